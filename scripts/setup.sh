@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything berth needs on Debian 12 (as root) and builds it. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=(gcc make libc6-dev libseccomp-dev pkg-config busybox-static runc iproute2 procps)
+missing=()
+for p in "${need_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules/typescript ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "setup: building native/ and TypeScript"
+make -s -C native
+npx tsc -p tsconfig.json
