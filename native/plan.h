@@ -39,6 +39,7 @@ enum berth_op {
 	OP_DEVICE_BPF = 4,      /* (s:cgroup dir, s:insns as raw struct bpf_insn bytes, s:license)
 	                           load BPF_PROG_TYPE_CGROUP_DEVICE, attach with BPF_F_ALLOW_MULTI,
 	                           detach every program that was attached to dir before */
+	OP_MKFIFO = 5,          /* (s:path, i:mode) mkfifo (Node has no mkfifo): the exec fifo of create/start */
 	OP_CLONE = 10,          /* (i:clone flags) */
 	/* ---- parent, after clone ---- */
 	OP_UIDMAP = 11,         /* (s:map text "inside outside count\n"...) write /proc/child/uid_map */
@@ -92,6 +93,7 @@ enum berth_op {
 	                           setresgid, setresuid keeping capabilities across (PR_SET_KEEPCAPS) */
 	OP_CAPS = 48,           /* (i:bounding, i:effective, i:permitted, i:inheritable, i:ambient) bit masks;
 	                           drops bounding first, then capset, then ambient raise */
+	OP_NEW_KEYRING = 49,    /* (s:name) join a new session keyring named name (ENOSYS/EPERM: warn, go on) */
 	OP_SECCOMP_INIT = 50,   /* (i:default action SCMP_ACT_* value, i:default errno) */
 	OP_SECCOMP_ARCH = 51,   /* (s:libseccomp arch token, e.g. "x86_64", "x86", "x32") */
 	OP_SECCOMP_RULE = 52,   /* (s:syscall name, i:action, i:errno or trace/log value, i:nargs,

@@ -1,0 +1,201 @@
+// Runs a launch plan with berth-exec and speaks the channel protocol of native/plan.h.
+import { spawn, type StdioOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Socket } from 'node:net';
+import { BerthError } from '../errors.js';
+import { encodePlan, frameMessage, Msg, opName, type Plan } from './plan.js';
+
+/** Where the native executor lives; BERTH_EXEC overrides (tests, packaging). */
+export function execBinaryPath(): string {
+  return process.env.BERTH_EXEC ?? fileURLToPath(new URL('../../../native/build/berth-exec', import.meta.url));
+}
+
+export interface LaunchOptions {
+  plan: Plan;
+  /** The container's fds 0, 1, 2 (as child_process stdio entries). */
+  stdio?: ['inherit' | 'ignore' | 'pipe' | number, 'inherit' | 'ignore' | 'pipe' | number, 'inherit' | 'ignore' | 'pipe' | number];
+  /** fds 3 .. 3+preserveFds-1 of this process are passed on (runc's --preserve-fds). */
+  preserveFds?: number;
+  /** Called at OP_SYNC; returns the payload of MSG_CONTINUE (the state JSON for hooks). */
+  onSync?: (tag: string, pid: number) => Promise<string>;
+  onWarning?: (text: string) => void;
+  /** Foreground plans (OP_FOREGROUND) resolve `exited` with the wait status. */
+  foreground?: boolean;
+  /** Bound on everything up to MSG_CHILD_DONE (hooks have their own timeouts). */
+  timeoutMs?: number;
+}
+
+export interface Launched {
+  pid: number;
+  /** Foreground: the container process's raw wait status. Otherwise: resolves once exec is known to have happened or failed. */
+  exited: Promise<number>;
+  /** Pipes for fds 0..2 when stdio asked for 'pipe'. */
+  stdin: NodeJS.WritableStream | null;
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+}
+
+/** Decodes "u32 type, u32 len, payload" frames from a byte stream. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer): { type: number; payload: Buffer }[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: { type: number; payload: Buffer }[] = [];
+    while (this.buf.length >= 8) {
+      const len = this.buf.readUInt32LE(4);
+      if (this.buf.length < 8 + len) break;
+      out.push({ type: this.buf.readUInt32LE(0), payload: this.buf.subarray(8, 8 + len) });
+      this.buf = this.buf.subarray(8 + len);
+    }
+    return out;
+  }
+}
+
+export function decodeErrorPayload(payload: Buffer): { index: number; errno: number; message: string } {
+  return {
+    index: payload.readInt32LE(0),
+    errno: payload.readInt32LE(4),
+    message: payload.subarray(8).toString('utf8'),
+  };
+}
+
+/**
+ * Spawns berth-exec, sends the plan, and resolves once the container's process is ready
+ * (MSG_CHILD_DONE) with its host pid. Rejects with the executor's error (naming the op);
+ * the caller owns cleanup of what it created before (cgroups, state).
+ */
+export function launch(opts: LaunchOptions): Promise<Launched> {
+  const preserve = opts.preserveFds ?? 0;
+  const channelFd = 3 + preserve;
+  const stdio: StdioOptions = [...(opts.stdio ?? ['ignore', 'inherit', 'inherit'])];
+  for (let i = 0; i < preserve; i++) stdio.push(3 + i);
+  stdio.push('pipe');
+  const child = spawn(execBinaryPath(), [], {
+    stdio,
+    env: { ...process.env, _BERTH_CHANNEL_FD: String(channelFd) },
+  });
+  const channel = child.stdio[channelFd] as Socket;
+  const reader = new FrameReader();
+
+  return new Promise<Launched>((resolve, reject) => {
+    let pid = 0;
+    let done = false;
+    let settled = false;
+    let lastError: BerthError | undefined;
+    let exitStatus: number | undefined;
+    let resolveExited!: (status: number) => void;
+    let rejectExited!: (err: unknown) => void;
+    const exited = new Promise<number>((res, rej) => {
+      resolveExited = res;
+      rejectExited = rej;
+    });
+    exited.catch(() => undefined);
+    const timer = opts.timeoutMs
+      ? setTimeout(() => fail(new BerthError('Unavailable', `berth-exec did not finish starting the container within ${opts.timeoutMs} ms`)), opts.timeoutMs)
+      : undefined;
+
+    function fail(err: BerthError): void {
+      if (timer) clearTimeout(timer);
+      if (!settled) {
+        settled = true;
+        if (pid > 0) killQuietly(pid);
+        child.kill('SIGKILL');
+        reject(err);
+      } else rejectExited(err);
+    }
+
+    function toError(payload: Buffer): BerthError {
+      const e = decodeErrorPayload(payload);
+      const step = e.index >= 0 && e.index < opts.plan.length ? opName(opts.plan[e.index].op) : 'startup';
+      return new BerthError(e.message.startsWith('exec:') ? 'InvalidArgument' : 'Internal', e.message, {
+        hint: `step ${e.index} (${step})${e.errno ? `, errno ${e.errno}` : ''}`,
+      });
+    }
+
+    channel.on('data', (chunk: Buffer) => {
+      for (const { type, payload } of reader.push(chunk)) {
+        switch (type) {
+          case Msg.PID:
+            pid = payload.readInt32LE(0);
+            break;
+          case Msg.SYNC: {
+            const tag = payload.toString('utf8');
+            const handler = opts.onSync ?? (async () => '');
+            handler(tag, pid).then(
+              (state) => channel.write(frameMessage(Msg.CONTINUE, Buffer.from(state))),
+              (err) => fail(err instanceof BerthError ? err : new BerthError('Internal', String(err), { cause: err })),
+            );
+            break;
+          }
+          case Msg.WARNING:
+            opts.onWarning?.(payload.toString('utf8'));
+            break;
+          case Msg.CHILD_DONE:
+            done = true;
+            if (timer) clearTimeout(timer);
+            if (opts.foreground) settle();
+            else if (helperExit !== undefined) finishDetached();
+            break;
+          case Msg.ERROR:
+            lastError = toError(payload);
+            fail(lastError);
+            break;
+          case Msg.EXIT:
+            exitStatus = payload.readInt32LE(0);
+            break;
+        }
+      }
+    });
+    channel.on('error', () => undefined);
+    child.on('error', (err) => fail(new BerthError('Unavailable', `cannot run ${execBinaryPath()}: ${err.message}`, { cause: err, hint: 'run scripts/setup.sh to build native/' })));
+    function settle(): void {
+      if (settled) return;
+      settled = true;
+      resolve({ pid, exited, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr });
+    }
+    // Detached: berth-exec exits 0 right after MSG_CHILD_DONE; the child keeps its end of
+    // the channel until it execs, so stop listening instead of waiting for EOF. Messages
+    // sent before the exit may still be in flight when 'exit' fires.
+    let helperExit: number | undefined;
+    function finishDetached(): void {
+      channel.destroy();
+      settle();
+      resolveExited(0);
+    }
+    child.on('exit', (code, signal) => {
+      helperExit = code ?? 128;
+      if (opts.foreground || lastError) return;
+      if (done && code === 0) finishDetached();
+      else if (code !== 0)
+        setTimeout(() => {
+          if (!lastError) fail(new BerthError('Internal', `berth-exec exited (${signal ?? code}) before the container was ready`));
+        }, 200).unref();
+    });
+    child.on('close', (code, signal) => {
+      if (!opts.foreground || lastError) return;
+      if (timer) clearTimeout(timer);
+      if (!done) {
+        fail(new BerthError('Internal', `berth-exec exited (${signal ?? code}) before the container was ready`));
+        return;
+      }
+      if (exitStatus === undefined) rejectExited(new BerthError('Internal', 'berth-exec ended without reporting the exit status'));
+      else resolveExited(exitStatus);
+    });
+    channel.write(frameMessage(Msg.PLAN, encodePlan(opts.plan)));
+  });
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Converts a raw wait status into a shell-style exit code (128+signal when killed). */
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  if (sig === 0) return (status >> 8) & 0xff;
+  return 128 + sig;
+}

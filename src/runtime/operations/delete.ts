@@ -1,0 +1,26 @@
+// delete: a stopped (or created) container is torn down: cgroup, poststop hooks, state.
+// A running one needs --force, which kills every process first.
+import { BerthError } from '../../errors.js';
+import { waitForExit } from '../../host/proc.js';
+import { runHooksWarnOnly } from '../hooks.js';
+import type { RuntimeContext } from './context.js';
+
+export async function deleteContainer(ctx: RuntimeContext, id: string, force = false): Promise<void> {
+  const { rec, cg, status } = await ctx.load(id);
+  if ((status === 'running' || status === 'paused') && !force)
+    throw new BerthError('FailedPrecondition', `cannot delete container "${id}" that is ${status}`, { hint: 'stop it first or use delete --force' });
+  if (status !== 'stopped' && rec.pid) {
+    if (cg) await cg.kill('SIGKILL').catch(() => undefined);
+    try {
+      process.kill(rec.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (cg && status === 'paused') await cg.thaw().catch(() => undefined);
+    if (!(await waitForExit(rec.pid, rec.pidStartTime, 10_000)))
+      throw new BerthError('Unavailable', `container "${id}": process ${rec.pid} did not die after SIGKILL within 10s`);
+  }
+  if (cg) await cg.destroy();
+  if (rec.pid) await runHooksWarnOnly(rec.config.hooks, 'poststop', ctx.store.ociState(rec, 'stopped'), ctx.warn);
+  ctx.store.remove(id);
+}

@@ -1,0 +1,69 @@
+// exec: run another process inside a running container's namespaces and cgroups.
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BerthError } from '../../errors.js';
+import { compileExec, type ExecCompileOptions } from '../compile.js';
+import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
+import type { NamespaceType, Process } from '../spec.js';
+import { differingNamespaces, type RuntimeContext } from './context.js';
+
+const NS_TYPE: Record<string, NamespaceType> = {
+  user: 'user', pid: 'pid', ipc: 'ipc', uts: 'uts', net: 'network', cgroup: 'cgroup', time: 'time', mnt: 'mount',
+};
+
+export interface ExecOptions {
+  id: string;
+  process: Process;
+  detach?: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  stdio?: LaunchOptions['stdio'];
+}
+
+/** Runs the process; resolves with its exit code (foreground) or 0 once it runs (detached). */
+export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
+  const { rec, cg, status } = await ctx.load(o.id);
+  if (status === 'paused') throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": it is paused`, { hint: 'resume it first' });
+  if (status !== 'running' && status !== 'created') throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": container is ${status}`, { hint: 'container not running' });
+  const compileOpts: ExecCompileOptions = {
+    spec: rec.config,
+    process: o.process,
+    pid: rec.pid,
+    namespaces: differingNamespaces(rec.pid).map((n) => ({ type: NS_TYPE[n.name], path: n.path })),
+    cgroupDirs: cg ? cg.joinDirs() : [],
+    consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : undefined,
+    foreground: !o.detach,
+    preserveFds: o.preserveFds,
+    host: ctx.hostFacts(),
+  };
+  const { plan, warnings } = compileExec(compileOpts);
+  warnings.forEach(ctx.warn);
+  const launched = await launch({
+    plan,
+    stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
+    preserveFds: o.preserveFds,
+    foreground: !o.detach,
+    timeoutMs: 30_000,
+    onWarning: ctx.warn,
+  });
+  if (o.pidFile) writeFileSync(resolve(o.pidFile), String(launched.pid));
+  if (o.detach) return 0;
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(launched.pid, sig);
+    } catch {
+      // ended meanwhile
+    }
+  };
+  const ignore = () => undefined;
+  const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of sigs) process.on(s, forward);
+  process.on('SIGINT', ignore);
+  try {
+    return exitCodeOf(await launched.exited);
+  } finally {
+    for (const s of sigs) process.off(s, forward);
+    process.off('SIGINT', ignore);
+  }
+}

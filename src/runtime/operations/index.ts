@@ -1,0 +1,12 @@
+export { RuntimeContext, type RuntimeOptions } from './context.js';
+export { createContainer, readBundleSpec, type CreateOptions, type Created } from './create.js';
+export { startContainer } from './start.js';
+export { killContainer } from './kill.js';
+export { parseSignal } from './signals.js';
+export { deleteContainer } from './delete.js';
+export { containerState, listContainers, containerPids, containerPsTable } from './query.js';
+export { pauseContainer, resumeContainer } from './pause.js';
+export { updateContainer } from './update.js';
+export { containerEvents, containerStats, type RuntimeEvent } from './events.js';
+export { runContainer, type RunOptions } from './run.js';
+export { execInContainer, type ExecOptions } from './exec.js';
