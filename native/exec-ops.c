@@ -1108,6 +1108,19 @@ int berth_run_op(struct exec_ctx *c, size_t index, char *err, size_t errlen)
 		return op_console_socket(c, op, err, errlen);
 	case OP_DEVICE_BPF:
 		return berth_device_bpf(S(0), S(1), op->args[1].len, S(2), err, errlen);
+	case OP_MKFIFO:
+		if (mkfifo(S(0), (mode_t)I(1)) < 0)
+			return berth_errf(err, errlen, errno, "mkfifo %s", S(0));
+		/* mkfifo applies the umask; the mode must be exact. */
+		return chmod(S(0), (mode_t)I(1)) < 0 ? berth_errf(err, errlen, errno, "chmod %s", S(0)) : 0;
+	case OP_NEW_KEYRING:
+		/* KEYCTL_JOIN_SESSION_KEYRING: a private session keyring, so containers do not
+		 * share the caller's keys. Kernels without keys (ENOSYS) or that refuse it (EPERM,
+		 * EACCES, EDQUOT) go on without, as runc does. */
+		if (syscall(SYS_keyctl, 1, S(0)) < 0 && errno != ENOSYS && errno != EPERM && errno != EACCES &&
+		    errno != EDQUOT)
+			return berth_errf(err, errlen, errno, "join a new session keyring %s", S(0));
+		return 0;
 	case OP_SETSID:
 		return setsid() < 0 ? berth_errf(err, errlen, errno, "setsid") : 0;
 	case OP_MOUNT:

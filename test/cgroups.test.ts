@@ -34,7 +34,7 @@ function leftovers(needle: string): string[] {
   return out;
 }
 
-test('real cgroup: create, limits, join, freeze/thaw, stats, kill, destroy', { skip }, async () => {
+test('real cgroup: create, limits, join, freeze/thaw, stats, kill while frozen, destroy', { skip }, async () => {
   const id = `cgtest-${process.pid}`;
   let m: CgroupManager = createCgroupManager({ cgroupsPath: undefined, id });
   let child: ChildProcess | undefined;
@@ -94,6 +94,8 @@ test('real cgroup: create, limits, join, freeze/thaw, stats, kill, destroy', { s
     assert.equal(typeof s.cpu.usage.total, 'number');
     assert.equal(await m.oomEvents(), 0);
 
+    // SIGKILL must work on a frozen (paused) container too.
+    await m.freeze();
     const exited = once(child, 'exit');
     await m.kill('SIGKILL');
     const [, signal] = await exited;

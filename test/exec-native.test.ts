@@ -2,7 +2,7 @@
 // spoken here on purpose: this tests the C side of the contract in native/plan.h.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,7 @@ const CLONE_NEWIPC = 0x08000000;
 const CLONE_NEWUSER = 0x10000000;
 const CLONE_NEWPID = 0x20000000;
 const CLONE_NEWNET = 0x40000000;
+const MS_RDONLY = 0x1;
 const MS_NOSUID = 0x2;
 const MS_NODEV = 0x4;
 const MS_NOEXEC = 0x8;
@@ -51,6 +52,8 @@ interface RunOptions {
   extraFds?: number[];
   /** Called on every message as it arrives. */
   onMessage?: (m: Message) => void;
+  /** Called with the stdout seen so far. */
+  onStdout?: (text: string, child: ChildProcess) => void;
 }
 
 function parseMessages(buf: Buffer): Message[] {
@@ -86,7 +89,10 @@ async function runPlan(plan: Plan, opts: RunOptions = {}): Promise<RunResult> {
   channel.on('error', () => {});
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    opts.onStdout?.(stdout, child);
+  });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   channel.write(frameMessage(Msg.PLAN, encodePlan(plan)));
   const [code] = (await once(child, 'close')) as [number | null];
@@ -329,24 +335,26 @@ describe('berth-exec', { skip }, () => {
       { op: Op.GIDMAP, args: ['0 100000 65536\n'] },
       { op: Op.CHILD, args: [] },
       { op: Op.RLIMIT, args: [RLIMIT_NOFILE, 1000, 2000] },
+      { op: Op.OOM_SCORE_ADJ, args: [200] },
       { op: Op.USER, args: [1000, 1000, -1] },
       { op: Op.CAPS, args: [0, 0, 0, 0, 0] },
-      { op: Op.EXEC, args: ['/', 3, '/bin/sh', '-c', 'id -u; id -g; ulimit -n; ulimit -Hn; grep -E "^Cap(Eff|Bnd)" /proc/self/status', 'PATH=/usr/bin:/bin'] },
+      { op: Op.EXEC, args: ['/', 3, '/bin/sh', '-c', 'id -u; id -g; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep -E "^Cap(Eff|Bnd)" /proc/self/status', 'PATH=/usr/bin:/bin'] },
     ]);
     assert.equal(errorOf(r), undefined, r.stderr);
     assert.equal(r.code, 0);
     const lines = r.stdout.trim().split('\n');
-    assert.deepEqual(lines.slice(0, 4), ['1000', '1000', '1000', '2000']);
-    assert.deepEqual(lines.slice(4).map((l) => l.replace(/\s+/g, ' ')), ['CapEff: 0000000000000000', 'CapBnd: 0000000000000000']);
+    assert.deepEqual(lines.slice(0, 5), ['1000', '1000', '1000', '2000', '200']);
+    assert.deepEqual(lines.slice(5).map((l) => l.replace(/\s+/g, ' ')), ['CapEff: 0000000000000000', 'CapBnd: 0000000000000000']);
   });
 
-  test('a hard rlimit above the host limit is clamped with a warning', { timeout: 20_000 }, async () => {
+  test('a hard rlimit above the host limit is clamped with a warning, as is a refused oom_score_adj', { timeout: 20_000 }, async () => {
     const r = await runPlan([
       { op: Op.CLONE, args: [CLONE_NEWUSER] },
       { op: Op.UIDMAP, args: ['0 100000 65536\n'] },
       { op: Op.GIDMAP, args: ['0 100000 65536\n'] },
       { op: Op.CHILD, args: [] },
       { op: Op.RLIMIT, args: [RLIMIT_NOFILE, 1 << 30, 1 << 30] },
+      { op: Op.OOM_SCORE_ADJ, args: [-999] },
       { op: Op.EXEC, args: ['/', 3, '/bin/sh', '-c', 'ulimit -Hn', 'PATH=/usr/bin:/bin'] },
     ]);
     assert.equal(errorOf(r), undefined, r.stderr);
@@ -354,6 +362,209 @@ describe('berth-exec', { skip }, () => {
     assert.ok(w, 'a warning was sent');
     assert.match(w.payload.toString(), /^rlimit RLIMIT_NOFILE: hard limit 1073741824 exceeds the host's \d+, clamped$/);
     assert.notEqual(r.stdout.trim(), String(1 << 30));
+    const warnings = r.messages.filter((m) => m.type === Msg.WARNING).map((m) => m.payload.toString());
+    if (warnings.length > 1) assert.match(warnings[1]!, /^oom_score_adj -999: .*; keeping -?\d+$/);
+  });
+
+  test('filesystem ops: masks, read-only paths, binds with remount, symlinks, mkdir, sysctl, read-only root', { timeout: 20_000 }, async () => {
+    const data = path.join(tmp, 'data');
+    fs.mkdirSync(data, { recursive: true });
+    fs.writeFileSync(path.join(data, 'f'), 'content\n');
+    fs.writeFileSync(path.join(tmp, 'single-file'), 'single\n');
+    const r = await runPlan([
+      { op: Op.CLONE, args: [allNs] },
+      { op: Op.CHILD, args: [] },
+      ...setupOps(),
+      { op: Op.MOUNT, args: [data, '/data', '', MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID, '', MountFlag.IN_ROOT | MountFlag.MKDIR | MountFlag.BIND_REMOUNT] },
+      { op: Op.MOUNT, args: [path.join(tmp, 'single-file'), '/etc/single', '', MS_BIND, '', MountFlag.IN_ROOT | MountFlag.MKDIR] },
+      { op: Op.MOUNT, args: ['tmpfs', '/absent', 'tmpfs', 0, '', MountFlag.IN_ROOT | MountFlag.ENOENT_OK] },
+      { op: Op.MOUNT, args: ['devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620', MountFlag.IN_ROOT | MountFlag.MKDIR] },
+      { op: Op.SYMLINK, args: ['/proc/self/fd', '/dev/fd'] },
+      { op: Op.SYMLINK, args: ['/proc/self/fd', '/dev/fd'] },
+      { op: Op.MKDIR, args: ['/a/b/c', 0o711] },
+      { op: Op.PIVOT_ROOT, args: [rootfs] },
+      { op: Op.MASK_PATH, args: ['/proc/timer_list'] },
+      { op: Op.MASK_PATH, args: ['/proc/acpi'] },
+      { op: Op.MASK_PATH, args: ['/proc/does-not-exist'] },
+      { op: Op.SYSCTL, args: ['net.ipv4.ip_forward', '1'] },
+      { op: Op.READONLY_PATH, args: ['/proc/sys'] },
+      { op: Op.REMOUNT_RO, args: ['/'] },
+      { op: Op.CLOSE_FDS, args: [3] },
+      execOp(
+        [
+          'cat /data/f /etc/single',
+          'echo x > /data/f 2>/dev/null && echo data-writable',
+          'readlink /dev/fd',
+          'ls -d /a/b/c',
+          'test -e /absent || echo no-absent',
+          'busybox wc -c < /proc/timer_list',
+          'touch /proc/acpi/x 2>/dev/null && echo acpi-writable',
+          'mount | grep -c "/proc/acpi type tmpfs (ro"',
+          'cat /proc/sys/net/ipv4/ip_forward',
+          'echo 0 > /proc/sys/net/ipv4/ip_forward 2>/dev/null && echo sys-writable',
+          'touch /x 2>/dev/null && echo root-writable',
+          'echo /dev/pts/*',
+          'true',
+        ].join('; '),
+      ),
+    ]);
+    assert.equal(errorOf(r), undefined, r.stderr);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim()), [
+      'content',
+      'single',
+      '/proc/self/fd',
+      '/a/b/c',
+      'no-absent',
+      '0',
+      '1',
+      '1',
+      '/dev/pts/ptmx',
+    ], r.stderr);
+  });
+
+  test('a pty goes to the console socket (berth-recvtty) and becomes the controlling terminal', { timeout: 20_000 }, async () => {
+    const sock = path.join(tmp, 'console.sock');
+    const recv = spawn(path.join(root, 'native/build/berth-recvtty'), ['--once', '--no-stdin', sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    recv.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((res) => setTimeout(res, 10));
+    const r = await runPlan([
+      { op: Op.CONSOLE_SOCKET, args: [sock] },
+      { op: Op.CLONE, args: [CLONE_NEWNS | CLONE_NEWPID] },
+      { op: Op.CHILD, args: [] },
+      { op: Op.SETSID, args: [] },
+      ...setupOps(),
+      { op: Op.MOUNT, args: ['devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620', MountFlag.IN_ROOT | MountFlag.MKDIR] },
+      { op: Op.SYMLINK, args: ['pts/ptmx', '/dev/ptmx'] },
+      { op: Op.PIVOT_ROOT, args: [rootfs] },
+      { op: Op.CONSOLE, args: [33, 99] },
+      { op: Op.CLOSE_FDS, args: [3] },
+      execOp('tty; stty size; echo hi'),
+    ]);
+    assert.equal(errorOf(r), undefined, r.stderr);
+    await once(recv, 'close');
+    assert.equal(out, '/dev/pts/0\r\n33 99\r\nhi\r\n');
+    assert.equal(r.stdout, '');
+  });
+
+  test('foreground mode proxies the pty when there is no console socket', { timeout: 20_000 }, async () => {
+    const r = await runPlan([
+      { op: Op.CLONE, args: [CLONE_NEWNS | CLONE_NEWPID] },
+      { op: Op.FOREGROUND, args: [] },
+      { op: Op.CHILD, args: [] },
+      { op: Op.SETSID, args: [] },
+      ...setupOps(),
+      { op: Op.MOUNT, args: ['devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620', MountFlag.IN_ROOT | MountFlag.MKDIR] },
+      { op: Op.SYMLINK, args: ['pts/ptmx', '/dev/ptmx'] },
+      { op: Op.PIVOT_ROOT, args: [rootfs] },
+      { op: Op.CONSOLE, args: [0, 0] },
+      { op: Op.CLOSE_FDS, args: [3] },
+      execOp('tty; exit 3'),
+    ]);
+    assert.equal(errorOf(r), undefined, r.stderr);
+    assert.deepEqual(types(r), [Msg.PID, Msg.CHILD_DONE, Msg.EXIT]);
+    assert.equal(r.messages[2]!.payload.readInt32LE(0), 3 << 8);
+    assert.equal(r.stdout, '/dev/pts/0\r\n');
+  });
+
+  test('seccomp ops reach the filter', { timeout: 20_000 }, async () => {
+    const SCMP_ACT_ALLOW = 0x7fff0000;
+    const SCMP_ACT_ERRNO = (n: number) => 0x00050000 | n;
+    const r = await runPlan([
+      { op: Op.CLONE, args: [CLONE_NEWNS] },
+      { op: Op.CHILD, args: [] },
+      { op: Op.NO_NEW_PRIVS, args: [] },
+      { op: Op.SECCOMP_INIT, args: [SCMP_ACT_ALLOW, 0] },
+      { op: Op.SECCOMP_RULE, args: ['mkdir', SCMP_ACT_ERRNO(1), 1, 0] },
+      { op: Op.SECCOMP_RULE, args: ['mkdirat', SCMP_ACT_ERRNO(1), 1, 0] },
+      { op: Op.SECCOMP_LOAD, args: [0] },
+      { op: Op.EXEC, args: ['/', 3, '/bin/sh', '-c', `mkdir ${tmp}/blocked 2>&1; grep Seccomp: /proc/self/status`, 'PATH=/usr/bin:/bin'] },
+    ]);
+    assert.equal(errorOf(r), undefined, r.stderr);
+    assert.match(r.stdout, /Operation not permitted/);
+    assert.match(r.stdout, /Seccomp:\s+2/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'blocked')));
+  });
+
+  test('foreground mode forwards signals to the container process', { timeout: 20_000 }, async () => {
+    let sent = false;
+    const r = await runPlan(
+      [
+        { op: Op.CLONE, args: [CLONE_NEWNS | CLONE_NEWPID] },
+        { op: Op.FOREGROUND, args: [] },
+        { op: Op.CHILD, args: [] },
+        ...setupOps(),
+        { op: Op.PIVOT_ROOT, args: [rootfs] },
+        execOp('trap "echo got-term; exit 5" TERM; echo ready; while true; do sleep 0.05; done'),
+      ],
+      {
+        onStdout: (text, child) => {
+          if (!sent && text.includes('ready')) {
+            sent = true;
+            child.kill('SIGTERM');
+          }
+        },
+      },
+    );
+    assert.equal(errorOf(r), undefined, r.stderr);
+    assert.deepEqual(types(r), [Msg.PID, Msg.CHILD_DONE, Msg.EXIT]);
+    assert.equal(r.messages[2]!.payload.readInt32LE(0), 5 << 8);
+    assert.equal(r.stdout, 'ready\ngot-term\n');
+  });
+
+  test('a plain fork after SETNS joins a waiting container (the exec path)', { timeout: 20_000 }, async () => {
+    const fifo = path.join(tmp, 'fifo-exec');
+    fs.rmSync(fifo, { force: true });
+    await mkfifo(fifo);
+    let pid = 0;
+    let done!: () => void;
+    const childDone = new Promise<void>((resolve) => (done = resolve));
+    const init = runPlan(
+      [
+        { op: Op.CLONE, args: [allNs] },
+        { op: Op.CHILD, args: [] },
+        ...setupOps(),
+        { op: Op.FIFO_OPEN, args: [fifo] },
+        { op: Op.PIVOT_ROOT, args: [rootfs] },
+        { op: Op.HOSTNAME, args: ['joined'] },
+        { op: Op.WAIT_START, args: [] },
+        execOp('true'),
+      ],
+      {
+        onMessage: (m) => {
+          if (m.type === Msg.PID) pid = m.payload.readInt32LE(0);
+          if (m.type === Msg.CHILD_DONE) done();
+        },
+      },
+    );
+    try {
+      await childDone;
+      const ns = (n: string) => `/proc/${pid}/ns/${n}`;
+      const r = await runPlan([
+        { op: Op.SETNS, args: [ns('ipc'), CLONE_NEWIPC] },
+        { op: Op.SETNS, args: [ns('uts'), CLONE_NEWUTS] },
+        { op: Op.SETNS, args: [ns('net'), CLONE_NEWNET] },
+        { op: Op.SETNS, args: [ns('pid'), CLONE_NEWPID] },
+        { op: Op.SETNS, args: [ns('mnt'), CLONE_NEWNS] },
+        { op: Op.CLONE, args: [0] },
+        { op: Op.FOREGROUND, args: [] },
+        { op: Op.CHILD, args: [] },
+        { op: Op.CLOSE_FDS, args: [3] },
+        execOp('hostname; echo $$; ls /'),
+      ]);
+      assert.equal(errorOf(r), undefined, r.stderr);
+      assert.deepEqual(types(r), [Msg.PID, Msg.CHILD_DONE, Msg.EXIT]);
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines[0], 'joined');
+      assert.notEqual(lines[1], '1');
+      assert.ok(lines.includes('bin') && !lines.includes('usr'), 'sees the container root');
+    } finally {
+      const fh = await fs.promises.open(fifo, 'r');
+      await fh.readFile();
+      await fh.close();
+      await init;
+    }
   });
 
   test('a container process that dies early does not hang the parent', { timeout: 20_000 }, async () => {

@@ -27,6 +27,8 @@ export interface LaunchOptions {
 
 export interface Launched {
   pid: number;
+  /** berth-exec's own pid (alive until the container ends, for foreground plans). */
+  helperPid: number;
   /** Foreground: the container process's raw wait status. Otherwise: resolves once exec is known to have happened or failed. */
   exited: Promise<number>;
   /** Pipes for fds 0..2 when stdio asked for 'pipe'. */
@@ -151,7 +153,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
     function settle(): void {
       if (settled) return;
       settled = true;
-      resolve({ pid, exited, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr });
+      resolve({ pid, helperPid: child.pid ?? 0, exited, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr });
     }
     // Detached: berth-exec exits 0 right after MSG_CHILD_DONE; the child keeps its end of
     // the channel until it execs, so stop listening instead of waiting for EOF. Messages

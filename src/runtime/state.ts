@@ -67,7 +67,7 @@ export class StateStore {
   }
 
   save(rec: ContainerRecord): void {
-    writeJsonAtomic(join(this.dir(rec.id), 'state.json'), rec, 0o600);
+    writeJsonAtomic(join(this.dir(rec.id), 'state.json'), rec, { mode: 0o600, durable: false });
   }
 
   load(id: string): ContainerRecord {

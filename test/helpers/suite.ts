@@ -80,8 +80,11 @@ export class Suite {
   }
 
   /** Runs the probe report in the foreground in a fresh container; returns the parsed report. */
-  async probe(opts: { extra?: string[]; edit?: BundleOptions['edit']; tag?: string } = {}): Promise<{ report: ProbeReport; result: RunResult; bundle: Bundle }> {
+  async probe(
+    opts: { extra?: string[]; edit?: BundleOptions['edit']; tag?: string; prepare?: (b: Bundle) => void } = {},
+  ): Promise<{ report: ProbeReport; result: RunResult; bundle: Bundle }> {
     const bundle = this.bundle({ args: ['/probe', 'report', ...(opts.extra ?? [])], edit: opts.edit });
+    opts.prepare?.(bundle);
     const id = this.id(opts.tag ?? 'probe');
     const result = await this.rt.run(id, bundle.dir);
     assert.equal(result.code, 0, `run ${id} with the probe failed\n${show(result)}`);

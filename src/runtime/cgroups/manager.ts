@@ -176,6 +176,12 @@ export class CgroupfsManager implements CgroupManager {
   }
 
   async kill(signal: NodeJS.Signals | number): Promise<void> {
+    await this.signal(signal);
+    // Frozen tasks only act on SIGKILL once thawed (runc does the same for a paused container).
+    if ((signal === 'SIGKILL' || signal === 9) && (await this.state()) === 'frozen') await this.thaw();
+  }
+
+  private async signal(signal: NodeJS.Signals | number): Promise<void> {
     if ((signal === 'SIGKILL' || signal === 9) && this.v2) {
       try {
         await this.io.write(`${this.v2.dir}/cgroup.kill`, '1');

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
 import { checkPageSize, type ApplyOptions, type CgroupBackend, type Group, type Rdma } from './backend.js';
-import { CgroupDir, errnoOf, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
+import { CgroupDir, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
 import type { BlkioEntry, CgroupStats, FreezerState, MemoryEntry } from './types.js';
 
 export interface V1Hierarchy {

@@ -91,6 +91,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
   };
   try {
     cg = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
+    // Saved before anything exists on the host, so `delete` can clean up after a crash.
     rec.cgroup = cg.toJSON();
     ctx.store.save(rec);
     await cg.create();
