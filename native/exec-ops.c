@@ -776,15 +776,12 @@ static int op_hook(struct exec_ctx *c, const struct plan_op *op, char *err, size
 {
 	const char *path = S(0);
 	int64_t timeout = I(1);
-	char **argv, **envp;
+	char **argv = NULL, **envp = NULL;
 	int sp[2], ep[2], pidfd, status = 0, r, exec_errno = 0;
 	size_t off = 0;
 	long long deadline = now_ms() + timeout * 1000;
 	pid_t pid;
 
-	r = build_vectors(op, 3, I(2), path, &argv, &envp);
-	if (r < 0)
-		return berth_errf(err, errlen, -r, "hook %s", path);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return berth_errf(err, errlen, errno, "hook %s: socketpair", path);
 	if (pipe2(ep, O_CLOEXEC) < 0) {
@@ -793,9 +790,12 @@ static int op_hook(struct exec_ctx *c, const struct plan_op *op, char *err, size
 		close(sp[1]);
 		return r;
 	}
-	pid = fork();
+	r = build_vectors(op, 3, I(2), path, &argv, &envp);
+	pid = r < 0 ? -1 : fork();
 	if (pid < 0) {
-		r = berth_errf(err, errlen, errno, "hook %s: fork", path);
+		r = berth_errf(err, errlen, r < 0 ? -r : errno, "hook %s: fork", path);
+		free(argv);
+		free(envp);
 		close(sp[0]);
 		close(sp[1]);
 		close(ep[0]);
@@ -1032,10 +1032,10 @@ static int op_exec(struct exec_ctx *c, const struct plan_op *op, char *err, size
 	if (r < 0)
 		return berth_errf(err, errlen, -r, "exec %s", path);
 	r = berth_child_done(c, err, errlen);
-	if (r < 0)
-		return r;
-	execve(path, argv, envp);
-	r = berth_errf(err, errlen, errno, "exec %s", path);
+	if (r == 0) {
+		execve(path, argv, envp);
+		r = berth_errf(err, errlen, errno, "exec %s", path);
+	}
 	free(argv);
 	free(envp);
 	return r;

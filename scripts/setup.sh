@@ -21,4 +21,4 @@ fi
 
 echo "setup: building native/ and TypeScript"
 make -s -C native
-npx tsc -p tsconfig.json
+node node_modules/typescript/bin/tsc -p tsconfig.json

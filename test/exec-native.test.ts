@@ -363,7 +363,8 @@ describe('berth-exec', { skip }, () => {
     assert.match(w.payload.toString(), /^rlimit RLIMIT_NOFILE: hard limit 1073741824 exceeds the host's \d+, clamped$/);
     assert.notEqual(r.stdout.trim(), String(1 << 30));
     const warnings = r.messages.filter((m) => m.type === Msg.WARNING).map((m) => m.payload.toString());
-    if (warnings.length > 1) assert.match(warnings[1]!, /^oom_score_adj -999: .*; keeping -?\d+$/);
+    // Lowering oom_score_adj needs CAP_SYS_RESOURCE in the host's user namespace.
+    assert.match(warnings[1] ?? '', /^oom_score_adj -999: .*; keeping -?\d+$/);
   });
 
   test('filesystem ops: masks, read-only paths, binds with remount, symlinks, mkdir, sysctl, read-only root', { timeout: 20_000 }, async () => {

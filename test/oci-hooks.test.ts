@@ -61,14 +61,14 @@ test('all six hook kinds run in order with the state on stdin', async () => {
     assert.equal(state.bundle, b.dir, `${kind} state bundle`);
     assert.match(state.ociVersion, /^1\./);
     statuses[kind] = state.status;
-    // startContainer runs inside the container's pid namespace, where init may be pid 1.
-    if (kind === 'startContainer') assert.ok(state.pid === pid || state.pid === 1, `${kind} state pid ${state.pid}`);
+    // createContainer and startContainer run in the container's pid namespace, where init may be pid 1.
+    if (kind === 'startContainer' || kind === 'createContainer') assert.ok(state.pid === pid || state.pid === 1, `${kind} state pid ${state.pid}`);
     else if (kind !== 'poststop') assert.equal(state.pid, pid, `${kind} state pid`);
     const env = readFileSync(join(host, `${kind}.env`), 'utf8');
     assert.match(env, new RegExp(`^BT_HOOK=${kind}$`, 'm'), `${kind} got its env`);
   }
   assert.equal(statuses['poststop'], 'stopped');
-  assert.equal(statuses['poststart'], 'running');
+  assert.ok(['created', 'running'].includes(statuses['poststart']!), `poststart status ${statuses['poststart']}`);
   assert.ok(['creating', 'created'].includes(statuses['createRuntime']!), `createRuntime status ${statuses['createRuntime']}`);
 });
 
