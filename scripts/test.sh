@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node --test --test-concurrency=1 --test-reporter=spec 'dist/src/**/*.test.js' 'dist/test/**/*.test.js'
+node --test --test-concurrency=1 --test-reporter=spec dist/src dist/test
