@@ -11,7 +11,9 @@ export function execBinaryPath(): string {
 }
 
 export interface LaunchOptions {
-  plan: Plan;
+  /** The plan, or a promise of it: berth-exec is spawned at once and starts while the
+   *  caller still prepares (cgroups); a rejected promise kills it and rejects launch. */
+  plan: Plan | Promise<Plan>;
   /** The container's fds 0, 1, 2 (as child_process stdio entries). */
   stdio?: ['inherit' | 'ignore' | 'pipe' | number, 'inherit' | 'ignore' | 'pipe' | number, 'inherit' | 'ignore' | 'pipe' | number];
   /** fds 3 .. 3+preserveFds-1 of this process are passed on (runc's --preserve-fds). */
@@ -96,7 +98,8 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
       ? setTimeout(() => fail(new BerthError('Unavailable', `berth-exec did not finish starting the container within ${opts.timeoutMs} ms`)), opts.timeoutMs)
       : undefined;
 
-    function fail(err: BerthError): void {
+    let planOps: Plan = [];
+    function fail(err: unknown): void {
       if (timer) clearTimeout(timer);
       if (!settled) {
         settled = true;
@@ -108,7 +111,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
 
     function toError(payload: Buffer): BerthError {
       const e = decodeErrorPayload(payload);
-      const step = e.index >= 0 && e.index < opts.plan.length ? opName(opts.plan[e.index].op) : 'startup';
+      const step = e.index >= 0 && e.index < planOps.length ? opName(planOps[e.index].op) : 'startup';
       return new BerthError(e.message.startsWith('exec:') ? 'InvalidArgument' : 'Internal', e.message, {
         hint: `step ${e.index} (${step})${e.errno ? `, errno ${e.errno}` : ''}`,
       });
@@ -183,7 +186,13 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
       if (exitStatus === undefined) rejectExited(new BerthError('Internal', 'berth-exec ended without reporting the exit status'));
       else resolveExited(exitStatus);
     });
-    channel.write(frameMessage(Msg.PLAN, encodePlan(opts.plan)));
+    Promise.resolve(opts.plan).then(
+      (plan) => {
+        planOps = plan;
+        channel.write(frameMessage(Msg.PLAN, encodePlan(plan)));
+      },
+      (err) => fail(err),
+    );
   });
 }
 

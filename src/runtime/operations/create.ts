@@ -4,9 +4,10 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BerthError, attachCleanupError } from '../../errors.js';
 import { readProcStat } from '../../host/proc.js';
-import type { CgroupManager } from '../cgroups/index.js';
+import { warmCgroupMigration, type CgroupManager } from '../cgroups/index.js';
 import { compileCreate, effectiveDeviceRules, type CgroupMountSource } from '../compile.js';
 import { launch, type Launched, type LaunchOptions } from '../exec-channel.js';
+import type { Plan } from '../plan.js';
 import { runHooks, runHooksWarnOnly } from '../hooks.js';
 import type { Spec } from '../spec.js';
 import type { ContainerRecord } from '../state.js';
@@ -89,7 +90,33 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     annotations: spec.annotations,
     config: spec,
   };
+  // berth-exec starts (and the cgroup migration lock warms up) while cgroups are made.
+  let planReady!: (plan: Plan) => void;
+  let planFailed!: (err: unknown) => void;
+  const planPromise = new Promise<Plan>((res, rej) => {
+    planReady = res;
+    planFailed = rej;
+  });
+  let launching: Promise<Launched> | undefined;
   try {
+    const cgroupHost = await ctx.cgroupHost();
+    void warmCgroupMigration(cgroupHost);
+    launching = launch({
+      plan: planPromise,
+      stdio: o.stdio,
+      preserveFds: o.preserveFds,
+      foreground: o.foreground,
+      timeoutMs: 60_000,
+      onWarning: ctx.warn,
+      onSync: async (_tag, childPid) => {
+        pid = childPid;
+        const state = { ...ctx.store.ociState({ ...rec, pid: childPid }, 'creating'), pid: childPid };
+        await runHooks(spec.hooks, 'prestart', state);
+        await runHooks(spec.hooks, 'createRuntime', state);
+        return JSON.stringify({ ...state, status: 'created' });
+      },
+    });
+    launching.catch(() => undefined);
     cg = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
     // Saved before anything exists on the host, so `delete` can clean up after a crash.
     rec.cgroup = cg.toJSON();
@@ -117,21 +144,8 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       host,
     });
     warnings.forEach(ctx.warn);
-    const launched = await launch({
-      plan,
-      stdio: o.stdio,
-      preserveFds: o.preserveFds,
-      foreground: o.foreground,
-      timeoutMs: 60_000,
-      onWarning: ctx.warn,
-      onSync: async (_tag, childPid) => {
-        pid = childPid;
-        const state = { ...ctx.store.ociState({ ...rec, pid: childPid }, 'creating'), pid: childPid };
-        await runHooks(spec.hooks, 'prestart', state);
-        await runHooks(spec.hooks, 'createRuntime', state);
-        return JSON.stringify({ ...state, status: 'created' });
-      },
-    });
+    planReady(plan);
+    const launched = await launching;
     pid = launched.pid;
     rec.pid = launched.pid;
     rec.pidStartTime = readProcStat(launched.pid)?.startTime;
@@ -140,6 +154,8 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     if (o.pidFile) writeFileSync(resolve(o.pidFile), String(launched.pid));
     return { rec, launched, cg };
   } catch (err) {
+    planFailed(err);
+    if (launching) await launching.catch(() => undefined);
     await cleanupFailedCreate(ctx, { id: o.id, spec, rec, pid, cg, dir }).catch((e) => attachCleanupError(err, e));
     throw err;
   }
