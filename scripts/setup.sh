@@ -14,7 +14,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules/typescript ]; then
+if [ ! -d node_modules/typescript ] || [ ! -x node_modules/.bin/esbuild ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
@@ -22,3 +22,7 @@ fi
 echo "setup: building native/ and TypeScript"
 make -s -C native
 node node_modules/typescript/bin/tsc -p tsconfig.json
+# The CLI as one file: Node 20 spends ~1 ms per ES module it resolves; one bundle starts
+# in about half the time of the module tree.
+node_modules/.bin/esbuild src/cli/berth-oci.ts --bundle --platform=node --format=esm --target=node20 \
+  --outfile=dist/berth-oci.mjs --log-level=warning

@@ -8,7 +8,7 @@ import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeRootfs } from './helpers/bundle.js';
-import { runCommand, runtimeBin, show, type RunResult } from './helpers/runtime.js';
+import { runCommand, runtimeBin, show, isRunc, type RunResult } from './helpers/runtime.js';
 import { detachMountsUnder, findLeaks, reapLeaks, describeLeaks } from './helpers/leaks.js';
 
 function which(cmd: string): string | undefined {
@@ -22,6 +22,9 @@ const IMAGE = 'localhost/berth-test-busybox:latest';
 let work = '';
 let storage: string[] = [];
 const names: string[] = [];
+// Podman asks for RLIMIT_NOFILE 1048576; runc 1.1.5 cannot raise it here (no CAP_SYS_RESOURCE)
+// and fails, while berth-oci clamps it with a warning. Give runc the host's limits.
+const RUN_FLAGS = isRunc() ? ['--ulimit', 'host'] : [];
 
 async function podman(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
   return runCommand(PODMAN!, [...storage, '--runtime', runtimeBin(), ...args], work, { timeoutMs: opts.timeoutMs ?? 60_000 });
@@ -59,18 +62,18 @@ after(async () => {
 });
 
 test('podman run --rm with the runtime', { skip: SKIP }, async () => {
-  const r = await podman(['run', '--rm', IMAGE, '/probe', 'report']);
+  const r = await podman(['run', ...RUN_FLAGS, '--rm', IMAGE, '/probe', 'report']);
   assert.equal(r.code, 0, show(r));
   const report = JSON.parse(r.stdout);
   assert.equal(report.pid, 1);
-  const code = await podman(['run', '--rm', IMAGE, '/bin/sh', '-c', 'exit 3']);
+  const code = await podman(['run', ...RUN_FLAGS, '--rm', IMAGE, '/bin/sh', '-c', 'exit 3']);
   assert.equal(code.code, 3, show(code));
 });
 
 test('podman run -d, exec, stop, rm', { skip: SKIP }, async () => {
   const name = `bt-podman-${process.pid}`;
   names.push(name);
-  const r = await podman(['run', '-d', '--name', name, IMAGE, '/probe', 'signals']);
+  const r = await podman(['run', ...RUN_FLAGS, '-d', '--name', name, IMAGE, '/probe', 'signals']);
   assert.equal(r.code, 0, show(r));
   const e = await podman(['exec', name, '/bin/echo', 'from-exec']);
   assert.equal(e.code, 0, show(e));
@@ -84,7 +87,7 @@ test('podman run -d, exec, stop, rm', { skip: SKIP }, async () => {
 });
 
 test('podman run -it through a terminal', { skip: SKIP || (which('script') ? false : 'script(1) is missing') }, async () => {
-  const cmd = [PODMAN!, ...storage, '--runtime', runtimeBin(), 'run', '--rm', '-t', IMAGE, '/bin/sh', '-c', 'tty; echo tty-ok']
+  const cmd = [PODMAN!, ...storage, '--runtime', runtimeBin(), 'run', ...RUN_FLAGS, '--rm', '-t', IMAGE, '/bin/sh', '-c', 'tty; echo tty-ok']
     .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
     .join(' ');
   const r = await runCommand('script', ['-qec', cmd, '/dev/null'], work, { timeoutMs: 60_000 });

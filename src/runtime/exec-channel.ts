@@ -1,13 +1,24 @@
 // Runs a launch plan with berth-exec and speaks the channel protocol of native/plan.h.
 import { spawn, type StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { BerthError } from '../errors.js';
 import { encodePlan, frameMessage, Msg, opName, type Plan } from './plan.js';
 
-/** Where the native executor lives; BERTH_EXEC overrides (tests, packaging). */
+let execPath: string | undefined;
+
+/** Where the native executor lives: BERTH_EXEC, else native/build/ of the checkout this
+ *  module was loaded from (dist/src/runtime/ or the single-file CLI bundle in dist/). */
 export function execBinaryPath(): string {
-  return process.env.BERTH_EXEC ?? fileURLToPath(new URL('../../../native/build/berth-exec', import.meta.url));
+  if (process.env.BERTH_EXEC) return process.env.BERTH_EXEC;
+  if (execPath) return execPath;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'native/build/berth-exec');
+    if (existsSync(candidate)) return (execPath = candidate);
+    if (dir === '/') return (execPath = candidate);
+  }
 }
 
 export interface LaunchOptions {
