@@ -24,7 +24,7 @@ let storage: string[] = [];
 const names: string[] = [];
 // Podman asks for RLIMIT_NOFILE 1048576; runc 1.1.5 cannot raise it here (no CAP_SYS_RESOURCE)
 // and fails, while berth-oci clamps it with a warning. Give runc the host's limits.
-const RUN_FLAGS = isRunc() ? ['--ulimit', 'host'] : [];
+const RUN_FLAGS = isRunc() ? ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'] : [];
 
 async function podman(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
   return runCommand(PODMAN!, [...storage, '--runtime', runtimeBin(), ...args], work, { timeoutMs: opts.timeoutMs ?? 60_000 });
