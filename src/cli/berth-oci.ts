@@ -89,7 +89,12 @@ interface Command {
 
 async function context(g: Globals) {
   const { RuntimeContext } = await import('../runtime/operations/index.js');
-  return new RuntimeContext({ root: g.root, systemdCgroup: g.systemdCgroup, warn: (m) => logLine(g, 'warning', m) });
+  return new RuntimeContext({
+    root: g.root,
+    systemdCgroup: g.systemdCgroup,
+    warn: (m) => logLine(g, 'warning', m),
+    debug: g.debug ? (m) => logLine(g, 'debug', m) : undefined,
+  });
 }
 
 function logLine(g: Globals, level: 'error' | 'warning' | 'debug', msg: string): void {

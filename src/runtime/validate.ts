@@ -11,7 +11,6 @@ import { isRlimitName } from './rlimits.js';
 import type { Spec } from './spec.js';
 
 export const SPEC_NAMESPACE_TYPES = ['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time'] as const;
-export const SUPPORTED_OCI_MINOR_MAX = 2;
 
 const PROPAGATIONS = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared', 'unbindable', 'runbindable'];
 const IOPRIO_CLASSES = ['IOPRIO_CLASS_RT', 'IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE'];
@@ -162,9 +161,9 @@ const ociVersion: Rule = (c, v, p) => {
   if (!str(c, v, p)) return false;
   const m = /^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.exec(v as string);
   if (!m) return c.fail(p, `expected a version like "1.2.0", got ${show(v)}`);
-  if (m[1] !== '1' || Number(m[2]) > SUPPORTED_OCI_MINOR_MAX) {
-    return c.fail(p, `unsupported version ${show(v)} (berth supports 1.0.0 to 1.${SUPPORTED_OCI_MINOR_MAX}.x)`);
-  }
+  // Minor versions only add optional fields, which are ignored when unknown: accept all 1.x
+  // (as runc does), so newer engines keep working.
+  if (m[1] !== '1') return c.fail(p, `unsupported version ${show(v)} (berth supports 1.x)`);
   return true;
 };
 

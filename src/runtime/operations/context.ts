@@ -15,12 +15,15 @@ export interface RuntimeOptions {
   warn?: (message: string) => void;
   /** runc's --systemd-cgroup. */
   systemdCgroup?: boolean;
+  /** Receives launch plans and other detail (--debug). */
+  debug?: (message: string) => void;
 }
 
 export class RuntimeContext {
   readonly store: StateStore;
   readonly warn: (message: string) => void;
   readonly systemdCgroup: boolean;
+  readonly debug?: (message: string) => void;
   private facts?: HostFacts;
   private cgroupHostPromise?: Promise<CgroupHost>;
 
@@ -28,6 +31,7 @@ export class RuntimeContext {
     this.store = new StateStore(opts.root);
     this.warn = opts.warn ?? ((m) => process.stderr.write(`berth-oci: warning: ${m}\n`));
     this.systemdCgroup = opts.systemdCgroup ?? false;
+    this.debug = opts.debug;
   }
 
   hostFacts(): HostFacts {

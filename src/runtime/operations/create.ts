@@ -7,7 +7,7 @@ import { readProcStat } from '../../host/proc.js';
 import { warmCgroupMigration, type CgroupManager } from '../cgroups/index.js';
 import { compileCreate, effectiveDeviceRules, type CgroupMountSource } from '../compile.js';
 import { launch, type Launched, type LaunchOptions } from '../exec-channel.js';
-import type { Plan } from '../plan.js';
+import { formatPlan, type Plan } from '../plan.js';
 import { runHooks, runHooksWarnOnly } from '../hooks.js';
 import type { Spec } from '../spec.js';
 import type { ContainerRecord } from '../state.js';
@@ -144,6 +144,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       host,
     });
     warnings.forEach(ctx.warn);
+    ctx.debug?.(`launch plan:\n${formatPlan(plan)}`);
     planReady(plan);
     const launched = await launching;
     pid = launched.pid;

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BerthError } from '../../errors.js';
+import { formatPlan } from '../plan.js';
 import { compileExec, type ExecCompileOptions } from '../compile.js';
 import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
 import type { NamespaceType, Process } from '../spec.js';
@@ -39,6 +40,7 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
   };
   const { plan, warnings } = compileExec(compileOpts);
   warnings.forEach(ctx.warn);
+  ctx.debug?.(`launch plan:\n${formatPlan(plan)}`);
   const launched = await launch({
     plan,
     stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
