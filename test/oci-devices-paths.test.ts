@@ -74,11 +74,11 @@ test('linux.devices adds nodes with type, numbers, mode and owner', async () => 
   assert.equal(dev(report, '/dev/bt-fifo')?.type, 'p');
 });
 
-test('a device node not allowed by the device cgroup cannot be opened', async () => {
+test('a device node not allowed by the device cgroup cannot be opened (kmsg, c 1:11)', async () => {
   const { report } = await s.probe({
     extra: ['--try-write', '/dev/bt-mem'],
     edit: (sp) => {
-      sp.linux!.devices = [{ path: '/dev/bt-mem', type: 'c', major: 1, minor: 1, fileMode: 0o666 }] as NonNullable<typeof sp.linux>['devices'];
+      sp.linux!.devices = [{ path: '/dev/bt-mem', type: 'c', major: 1, minor: 11, fileMode: 0o666 }] as NonNullable<typeof sp.linux>['devices'];
     },
   });
   assert.equal(report.writable['/dev/bt-mem'], 'Operation not permitted');

@@ -134,6 +134,7 @@ test('exec --tty with --console-socket', async (t) => {
   const rx = receiveConsole(sock);
   await rx.ready;
   const r = await rt.exec(id, ['/bin/sh', '-c', 'tty; echo hello-tty'], { tty: true, detach: true, consoleSocket: sock });
+  if (r.code !== 0) rx.kill();
   assert.equal(r.code, 0, show(r));
   const got = await rx.done;
   assert.match(got.output, /\/dev\/pts\/\d+/);
@@ -154,6 +155,7 @@ test('create with terminal: true sends the pty master to --console-socket; conso
   const rx = receiveConsole(sock, 'typed\n');
   await rx.ready;
   const c = await rt.create(tid, tb.dir, { consoleSocket: sock });
+  if (c.code !== 0) rx.kill();
   assert.equal(c.code, 0, show(c));
   assert.equal((await rt.start(tid)).code, 0);
   const got = await rx.done;

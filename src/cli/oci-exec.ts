@@ -32,8 +32,9 @@ function readProcessFile(file: string): Process {
   } catch (err) {
     throw new BerthError('InvalidArgument', `--process ${file}: invalid JSON: ${(err as Error).message}`);
   }
-  // Validate through the config validator so field errors name the path.
-  const spec = validateSpec({ ociVersion: '1.0.0', process: value }, file);
+  // Validate through the config validator so field errors name the path; the file holds only
+  // a process, so the fields a config.json requires besides it are filled in.
+  const spec = validateSpec({ ociVersion: '1.0.0', root: { path: '/' }, process: value }, file);
   return spec.process!;
 }
 

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
 import { checkPageSize, type ApplyOptions, type CgroupBackend, type Group, type Rdma } from './backend.js';
-import { CgroupDir, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
+import { CgroupDir, errnoOf, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
 import type { BlkioEntry, CgroupStats, FreezerState, MemoryEntry } from './types.js';
 
 export interface V1Hierarchy {
@@ -48,23 +48,23 @@ export class V1Cgroup implements CgroupBackend {
   }
 
   async create(): Promise<string[]> {
-    const created: string[] = [];
-    for (const h of this.hierarchies) {
-      const first = await mkdir(h.dir, { recursive: true });
-      const made: string[] = [];
-      if (first !== undefined) {
-        for (let d = h.dir; ; d = dirname(d)) {
-          made.unshift(d);
-          if (d === first || d === '/') break;
+    const perHierarchy = await Promise.all(
+      this.hierarchies.map(async (h) => {
+        const first = await mkdirRetrying(h.dir);
+        const made: string[] = [];
+        if (first !== undefined) {
+          for (let d = h.dir; ; d = dirname(d)) {
+            made.unshift(d);
+            if (d === first || d === '/') break;
+          }
         }
-      }
-      created.push(...made);
-      // A new cpuset cgroup starts with no cpus and mems, and no task may join it then.
-      if (h.controllers.includes('cpuset')) {
-        for (const d of made.length ? made : [h.dir]) await inheritCpuset(d, this.io);
-      }
-    }
-    return created;
+        // A new cpuset cgroup starts with no cpus and mems, and no task may join it then.
+        // Parents may be just as new (made by a concurrent create), so inherit top down.
+        if (h.controllers.includes('cpuset')) await inheritCpuset(h.dir, this.io);
+        return made;
+      }),
+    );
+    return perHierarchy.flat();
   }
 
   async memory(m: Memory, o: ApplyOptions): Promise<void> {
@@ -166,7 +166,8 @@ export class V1Cgroup implements CgroupBackend {
       }
       return prefix;
     };
-    if (b.weight !== undefined) await c.write(`${needWeights(`${f}.weight`)}weight`, b.weight, `${f}.weight`);
+    // 0 means "not set" (runc's reading too): Docker sends weight 0 with every container.
+    if (b.weight !== undefined && b.weight !== 0) await c.write(`${needWeights(`${f}.weight`)}weight`, b.weight, `${f}.weight`);
     if (b.leafWeight !== undefined) await leafWeight(c, 'blkio.leaf_weight', String(b.leafWeight), `${f}.leafWeight`);
     for (const [i, d] of (b.weightDevice ?? []).entries()) {
       const df = `${f}.weightDevice[${i}]`;
@@ -375,13 +376,28 @@ export function parseBlkio(text: string | undefined): BlkioEntry[] {
   return out;
 }
 
-async function inheritCpuset(dir: string, io: CgroupIo): Promise<void> {
+async function inheritCpuset(dir: string, io: CgroupIo, depth = 0): Promise<void> {
   const c = new CgroupDir(dir, io);
   const parent = new CgroupDir(dirname(dir), io);
   for (const file of ['cpuset.cpus', 'cpuset.mems']) {
     const own = await c.readOptional(file);
     if (own !== '') continue; // set already, or not a cpuset directory
-    const value = await parent.readOptional(file);
+    let value = await parent.readOptional(file);
+    if (value === '' && depth < 64) {
+      await inheritCpuset(dirname(dir), io, depth + 1);
+      value = await parent.readOptional(file);
+    }
     if (value) await c.write(file, value, `cgroup ${file}`);
+  }
+}
+
+/** mkdir -p that survives a concurrent delete removing an empty shared parent meanwhile. */
+async function mkdirRetrying(dir: string): Promise<string | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await mkdir(dir, { recursive: true });
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' || attempt >= 3) throw err;
+    }
   }
 }
