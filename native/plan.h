@@ -80,7 +80,8 @@ enum berth_op {
 	OP_REMOUNT_RO = 38,     /* (s:path) remount an existing mount read-only (e.g. "/") */
 	OP_CONSOLE = 39,        /* (i:rows, i:cols) open /dev/ptmx (inside the container), set size,
 	                           send master over the console socket, make the slave fds 0,1,2 and ctty */
-	OP_FIFO_OPEN = 40,      /* (s:path) open the exec fifo O_PATH now (before pivot) */
+	OP_FIFO_OPEN = 40,      /* (s:path) open the exec fifo O_PATH now; in the parent section the child
+	                           inherits it (it may not be able to reach the state dir itself) */
 	OP_WAIT_START = 41,     /* () first check that OP_EXEC's program resolves to an executable file
 	                           (so a bad argv[0] fails `create`, as with runc), send MSG_CHILD_DONE,
 	                           then open /proc/self/fd/<fifo> O_WRONLY (blocks until `start`), write "0" */

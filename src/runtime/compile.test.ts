@@ -56,7 +56,7 @@ test('create/start split: fifo made by the parent, opened before pivot, waited o
   const { plan } = compile(baseSpec(), { fifoPath: '/run/x/c1/exec.fifo' });
   assert.deepEqual(ops(plan, Op.MKFIFO)[0].args, ['/run/x/c1/exec.fifo', 0o622]);
   assert.ok(index(plan, Op.MKFIFO) < index(plan, Op.CLONE));
-  assert.ok(index(plan, Op.FIFO_OPEN) < index(plan, Op.PIVOT_ROOT));
+  assert.ok(index(plan, Op.FIFO_OPEN) < index(plan, Op.CLONE), 'opened by the parent');
   assert.ok(index(plan, Op.WAIT_START) > index(plan, Op.PIVOT_ROOT));
   assert.ok(index(plan, Op.WAIT_START) < index(plan, Op.EXEC));
   const { plan: run } = compile(baseSpec());
@@ -86,6 +86,7 @@ test('user namespace: maps written by the parent, devices bound instead of made'
   const { plan } = compile(spec);
   assert.deepEqual(ops(plan, Op.UIDMAP)[0].args, ['0 100000 65536\n']);
   assert.ok(index(plan, Op.GIDMAP) < index(plan, Op.CHILD));
+  assert.deepEqual(plan[index(plan, Op.CHILD) + 1], { op: Op.USER, args: [0, 0, -1] }, 'root of the user namespace first');
   assert.equal(ops(plan, Op.MKNOD).length, 0);
   assert.ok(ops(plan, Op.BIND_DEVICE).some((o) => o.args[1] === '/dev/null'));
   const noMaps = baseSpec((s) => s.linux!.namespaces!.push({ type: 'user' }));
@@ -120,7 +121,13 @@ test('root propagation, readonly root and --no-pivot', () => {
     s.linux!.rootfsPropagation = 'private';
     s.root!.readonly = true;
   }), { noPivot: true });
-  assert.deepEqual(plan.find((o) => o.op === Op.MOUNT && o.args[1] === '/')!.args.slice(3, 4), [MS.PRIVATE]);
+  const rootProps = plan.filter((o) => o.op === Op.MOUNT && o.args[1] === '/').map((o) => o.args[3]);
+  assert.deepEqual(rootProps, [MS.PRIVATE, MS.PRIVATE]);
+  const shared = compile(baseSpec((s) => (s.linux!.rootfsPropagation = 'rshared'))).plan;
+  const sharedProps = shared.filter((o) => o.op === Op.MOUNT && o.args[1] === '/');
+  assert.equal(sharedProps[0].args[3], MS.SLAVE | MS.REC, 'slave until pivot_root');
+  assert.equal(sharedProps[1].args[3], MS.SHARED | MS.REC);
+  assert.ok(shared.indexOf(sharedProps[1]) > index(shared, Op.PIVOT_ROOT));
   assert.equal(index(plan, Op.PIVOT_ROOT), -1);
   assert.ok(index(plan, Op.MOVE_ROOT) > 0);
   assert.deepEqual(ops(plan, Op.REMOUNT_RO)[0].args, ['/']);
@@ -181,6 +188,11 @@ test('terminal: console socket in the parent, console after pivot; none given is
   const spec = baseSpec((s) => (s.process!.terminal = true));
   const { plan } = compile(spec, { consoleSocket: '/tmp/sock' });
   assert.ok(index(plan, Op.CONSOLE_SOCKET) < index(plan, Op.CLONE));
+  const joined = compile(baseSpec((x) => {
+    x.process!.terminal = true;
+    x.linux!.namespaces = [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'uts' }];
+  }), { consoleSocket: '/tmp/sock' }).plan;
+  assert.ok(index(joined, Op.CONSOLE_SOCKET) < index(joined, Op.SETNS), 'connect before joining a mount namespace');
   assert.ok(index(plan, Op.CONSOLE) > index(plan, Op.PIVOT_ROOT));
   throwsField(() => compile(spec), /console-socket/);
   assert.equal(ops(compile(spec, { foreground: true }).plan, Op.CONSOLE_SOCKET).length, 0);
@@ -210,7 +222,8 @@ test('devices: defaults plus linux.devices, mknod with type bits; cgroup rules a
   assert.ok(ops(plan, Op.MKNOD).some((o) => o.args[0] === '/dev/null'));
   const rules = effectiveDeviceRules(spec);
   assert.deepEqual(rules[0], { allow: false, access: 'rwm' });
-  assert.ok(rules.some((r) => r.allow && r.major === 10 && r.minor === 229));
+  assert.ok(!rules.some((r) => r.major === 10 && r.minor === 229), 'listed nodes are not allowed implicitly');
+  assert.ok(rules.some((r) => r.allow && r.major === 1 && r.minor === 3));
   throwsField(() => compile(baseSpec((s) => (s.linux!.devices = [{ type: 'x', path: '/dev/x' }]))), /unknown device type/);
 });
 

@@ -69,8 +69,6 @@ export interface CompileOptions {
   cgroupMounts?: CgroupMountSource[];
   /** OP_SYNC "create" is emitted when Node must run prestart/createRuntime hooks or give hooks the state. */
   host: HostFacts;
-  /** The parent mount of the rootfs when it is shared (pivot_root needs it private). */
-  rootfsParentMount?: string;
 }
 
 export interface Compiled {
@@ -234,8 +232,9 @@ function compileCgroupMount(dst: string, flags: number, o: CompileOptions, ns: R
 
 /**
  * The device-cgroup rules a container gets: the config's own, then what every container
- * needs (mknod anything; use the default devices and the pty ones), then rwm for each
- * node in linux.devices. Later rules win, as in runc.
+ * needs (mknod anything; use the default devices and the pty ones). Nodes listed in
+ * linux.devices are created but, as with runc, usable only when resources.devices allows
+ * them (Docker's --device adds both). Later rules win.
  */
 export function effectiveDeviceRules(spec: Spec): DeviceCgroup[] {
   const own = spec.linux?.resources?.devices ?? [];
@@ -248,10 +247,7 @@ export function effectiveDeviceRules(spec: Spec): DeviceCgroup[] {
     allow('c', 5, 2), // /dev/ptmx
     allow('c', 136, null), // /dev/pts/*
   ];
-  const listed = (spec.linux?.devices ?? [])
-    .filter((d) => d.type !== 'p')
-    .map((d) => allow(d.type === 'u' ? 'c' : d.type, d.major ?? null, d.minor ?? null));
-  return [...own, ...defaults, ...listed];
+  return [...own, ...defaults];
 }
 
 function deviceMode(d: Device, path: string): number {
@@ -312,6 +308,8 @@ export function compileCreate(o: CompileOptions): Compiled {
   // ---- parent: cgroups, joined namespaces, console, clone ----
   for (const dir of o.cgroupDirs ?? []) plan.push(op(Op.CGROUP_JOIN, dir));
   if (o.deviceProgram) plan.push(op(Op.DEVICE_BPF, o.deviceProgram.cgroupDir, o.deviceProgram.insns, 'Apache-2.0'));
+  // Connect before joining any namespace: the socket's path is in the caller's mount namespace.
+  if (proc.terminal && o.consoleSocket) plan.push(op(Op.CONSOLE_SOCKET, o.consoleSocket));
   // user first (it grants the rights to join the rest), mount last (paths resolve in the old one).
   const joinOrder: NamespaceType[] = ['user', 'pid', 'ipc', 'uts', 'network', 'cgroup', 'time', 'mount'];
   for (const t of joinOrder) {
@@ -321,8 +319,8 @@ export function compileCreate(o: CompileOptions): Compiled {
       plan.push(op(Op.SETNS, p, CLONE_FLAGS[t]));
     }
   }
-  if (o.fifoPath) plan.push(op(Op.MKFIFO, o.fifoPath, 0o622));
-  if (proc.terminal && o.consoleSocket) plan.push(op(Op.CONSOLE_SOCKET, o.consoleSocket));
+  // Opened here, as the caller: a user-namespaced child may not reach the state directory.
+  if (o.fifoPath) plan.push(op(Op.MKFIFO, o.fifoPath, 0o622), op(Op.FIFO_OPEN, o.fifoPath));
   if (proc.terminal && !o.consoleSocket && !o.foreground)
     throw new BerthError('InvalidArgument', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket, or run in the foreground' });
   let flags = 0;
@@ -340,13 +338,18 @@ export function compileCreate(o: CompileOptions): Compiled {
   plan.push(op(Op.CHILD));
 
   // ---- child: filesystem ----
+  // In a new or joined user namespace the process starts as the overflow uid: become its
+  // root (as mapped) before making anything, or the kernel refuses unmapped owners.
+  if (userNs) plan.push(op(Op.USER, 0, 0, -1));
   plan.push(op(Op.SETSID));
   if (!o.noNewKeyring) plan.push(op(Op.NEW_KEYRING, `_ses.${o.id}`));
   const newMountNs = ns.create.has('mount');
+  const rootProp = spec.linux?.rootfsPropagation ? parsePropagation(spec.linux.rootfsPropagation, 'linux.rootfsPropagation') : MS.SLAVE | MS.REC;
   if (newMountNs) {
-    const rootProp = spec.linux?.rootfsPropagation ? parsePropagation(spec.linux.rootfsPropagation, 'linux.rootfsPropagation') : MS.SLAVE | MS.REC;
-    plan.push(op(Op.MOUNT, '', '/', '', rootProp, '', MountFlag.PROPAGATION));
-    if (o.rootfsParentMount && rootProp & MS.SHARED) plan.push(op(Op.MOUNT, '', o.rootfsParentMount, '', MS.PRIVATE, '', MountFlag.PROPAGATION));
+    // pivot_root refuses shared mounts: stay slave (or what was asked, if not shared) until
+    // after the pivot, then give "/" the asked propagation.
+    const prePivot = rootProp & MS.SHARED ? MS.SLAVE | MS.REC : rootProp;
+    plan.push(op(Op.MOUNT, '', '/', '', prePivot, '', MountFlag.PROPAGATION));
     plan.push(op(Op.MOUNT, rootfs, rootfs, '', MS.BIND | MS.REC, '', 0));
   } else if (!o.noPivot && !ns.join.has('mount')) {
     throw bad('linux.namespaces', 'a container without its own mount namespace cannot pivot_root', 'add {"type": "mount"} or use --no-pivot');
@@ -363,8 +366,8 @@ export function compileCreate(o: CompileOptions): Compiled {
     const args = h.args ?? [h.path];
     plan.push(op(Op.HOOK, h.path, h.timeout ?? 0, args.length, ...args, ...(h.env ?? [])));
   }
-  if (o.fifoPath) plan.push(op(Op.FIFO_OPEN, o.fifoPath));
   if (newMountNs || ns.join.has('mount')) plan.push(op(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT, rootfs));
+  if (newMountNs && spec.linux?.rootfsPropagation) plan.push(op(Op.MOUNT, '', '/', '', rootProp, '', MountFlag.PROPAGATION));
   if (spec.root.readonly) plan.push(op(Op.REMOUNT_RO, '/'));
 
   // ---- child: kernel settings ----
@@ -410,12 +413,12 @@ export function compileExec(o: ExecCompileOptions): Compiled {
   const warnings: string[] = [];
   const plan: Plan = [];
   for (const dir of o.cgroupDirs) plan.push(op(Op.CGROUP_JOIN, dir));
+  if (o.process.terminal && o.consoleSocket) plan.push(op(Op.CONSOLE_SOCKET, o.consoleSocket));
   const order: NamespaceType[] = ['user', 'pid', 'ipc', 'uts', 'network', 'cgroup', 'time', 'mount'];
   for (const t of order) {
     const n = o.namespaces.find((x) => x.type === t);
     if (n) plan.push(op(Op.SETNS, n.path, CLONE_FLAGS[t]));
   }
-  if (o.process.terminal && o.consoleSocket) plan.push(op(Op.CONSOLE_SOCKET, o.consoleSocket));
   if (o.process.terminal && !o.consoleSocket && !o.foreground)
     throw new BerthError('InvalidArgument', 'a terminal was asked for but no --console-socket was given', { hint: 'pass --console-socket, or exec in the foreground' });
   plan.push(op(Op.CLONE, 0));

@@ -1,12 +1,21 @@
 // delete: a stopped (or created) container is torn down: cgroup, poststop hooks, state.
 // A running one needs --force, which kills every process first.
-import { BerthError } from '../../errors.js';
+import { BerthError, isBerthError } from '../../errors.js';
 import { waitForExit } from '../../host/proc.js';
 import { runHooksWarnOnly } from '../hooks.js';
 import type { RuntimeContext } from './context.js';
 
 export async function deleteContainer(ctx: RuntimeContext, id: string, force = false): Promise<void> {
-  const { rec, cg, status } = await ctx.load(id);
+  let loaded: Awaited<ReturnType<RuntimeContext['load']>>;
+  try {
+    loaded = await ctx.load(id);
+  } catch (err) {
+    // runc's --force: a container that is already gone counts as deleted. containerd's shim
+    // relies on it (it deletes once more with --force when it cleans up after a task).
+    if (force && isBerthError(err, 'NotFound')) return;
+    throw err;
+  }
+  const { rec, cg, status } = loaded;
   if ((status === 'running' || status === 'paused') && !force)
     throw new BerthError('FailedPrecondition', `cannot delete container "${id}" that is ${status}`, { hint: 'stop it first or use delete --force' });
   if (status !== 'stopped' && rec.pid) {
