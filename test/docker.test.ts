@@ -5,10 +5,11 @@
 // in a temp dir; dockerd with its own data-root, exec-root, socket and key file, no iptables,
 // no bridge, vfs storage, and a cgroup parent that names this run. The image is a tar of the
 // busybox test rootfs (`docker import`, no registry). Skips when the binaries are absent.
+// BERTH_TEST_DOCKER_LOGS=<dir> keeps the daemons' logs there.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync, rmSync, rmdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, existsSync, rmSync, rmdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,6 +288,11 @@ after(async () => {
     } catch (e) {
       problems.push(`cgroup ${dir} cannot be removed (${(e as NodeJS.ErrnoException).code}): a container's cgroup or process remains`);
     }
+  }
+  const keep = process.env['BERTH_TEST_DOCKER_LOGS'];
+  if (keep) {
+    mkdirSync(keep, { recursive: true });
+    for (const d of daemons) cpSync(d.log, join(keep, `${d.name}.log`));
   }
   try {
     detachMountsUnder(work);

@@ -1,7 +1,8 @@
 // Reading and writing cgroupfs files with errors that name the spec field and the file.
 
-import { constants } from 'node:fs';
-import { access, open, readdir, readFile } from 'node:fs/promises';
+// Synchronous on purpose: cgroupfs answers from memory in microseconds, and a cold CLI
+// spends more on starting the thread pool and scheduling promises than on the calls.
+import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { BerthError, type ErrorCode } from '../../errors.js';
 import type { CgroupWarning } from './types.js';
 
@@ -13,11 +14,11 @@ export interface CgroupIo {
 /** Writes like the kernel expects: no O_CREAT (a missing file is an answer), one write. */
 export const kernelIo: CgroupIo = {
   async write(file, data) {
-    const fh = await open(file, constants.O_WRONLY | constants.O_TRUNC);
+    const fd = openSync(file, constants.O_WRONLY | constants.O_TRUNC);
     try {
-      await fh.write(data);
+      writeSync(fd, data);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   },
 };
@@ -40,7 +41,7 @@ export class CgroupDir {
 
   async exists(file: string): Promise<boolean> {
     try {
-      await access(this.path(file));
+      accessSync(this.path(file));
       return true;
     } catch {
       return false;
@@ -48,7 +49,7 @@ export class CgroupDir {
   }
 
   async read(file: string): Promise<string> {
-    return (await readFile(this.path(file), 'utf8')).trim();
+    return readFileSync(this.path(file), 'utf8').trim();
   }
 
   /** The file's content, or undefined when it does not exist. */
@@ -144,13 +145,18 @@ export async function collectPids(dir: string): Promise<number[]> {
   const walk = async (d: string): Promise<void> => {
     let text: string;
     try {
-      text = await readFile(`${d}/cgroup.procs`, 'utf8');
+      text = readFileSync(`${d}/cgroup.procs`, 'utf8');
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') return;
       throw err;
     }
     for (const line of text.split('\n')) if (line.trim()) out.push(Number(line));
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    let entries: import('node:fs').Dirent[] = [];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      // vanished meanwhile
+    }
     for (const e of entries) if (e.isDirectory()) await walk(`${d}/${e.name}`);
   };
   await walk(dir);

@@ -2,7 +2,6 @@
 // root cgroup.controllers of the cgroup2 mount. Parsing is pure so tests use fixture text.
 
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { BerthError } from '../../errors.js';
 import type { CgroupMode } from './types.js';
 
@@ -96,14 +95,7 @@ export function parseCgroupHost(input: ParseCgroupHostInput): CgroupHost {
 
 /** Reads the layout of the running host (procRoot is a parameter for tests and chroots). */
 export async function discoverCgroupHost(procRoot = '/proc'): Promise<CgroupHost> {
-  const [mountinfo, procSelfCgroup] = await Promise.all([
-    readFile(`${procRoot}/self/mountinfo`, 'utf8'),
-    readFile(`${procRoot}/self/cgroup`, 'utf8'),
-  ]);
-  const { v2 } = parseCgroupMounts(mountinfo);
-  let v2Controllers = '';
-  if (v2) v2Controllers = await readFile(`${v2.mountPoint}/cgroup.controllers`, 'utf8').catch(() => '');
-  return parseCgroupHost({ mountinfo, procSelfCgroup, v2Controllers });
+  return discoverCgroupHostSync(procRoot);
 }
 
 /** discoverCgroupHost for callers that cannot await (a few small /proc and cgroupfs reads). */

@@ -1,7 +1,7 @@
 // The cgroupfs manager: routes every resource group and operation to the hierarchy that
 // serves its controller (v1 first, then v2), so v1, v2 and hybrid hosts share one code path.
 
-import { readdir, rmdir } from 'node:fs/promises';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { attachCleanupError, BerthError } from '../../errors.js';
 import type { DeviceCgroup, Resources } from '../spec.js';
 import type { ApplyOptions, CgroupBackend, Group } from './backend.js';
@@ -210,7 +210,7 @@ export class CgroupfsManager implements CgroupManager {
     const parents = [...this.saved.removableParents].sort((a, b) => b.split('/').length - a.split('/').length);
     for (const dir of parents) {
       try {
-        await rmdir(dir);
+        rmdirSync(dir);
       } catch (err) {
         if (!['ENOENT', 'EBUSY', 'ENOTEMPTY'].includes(errnoOf(err) ?? '')) errors.push(err);
       }
@@ -231,7 +231,7 @@ export class CgroupfsManager implements CgroupManager {
 async function removeCgroupTree(dir: string): Promise<void> {
   let entries: string[];
   try {
-    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return;
     throw err;
@@ -239,7 +239,7 @@ async function removeCgroupTree(dir: string): Promise<void> {
   for (const name of entries) await removeCgroupTree(`${dir}/${name}`);
   for (let i = 0; ; i++) {
     try {
-      await rmdir(dir);
+      rmdirSync(dir);
       return;
     } catch (err) {
       const code = errnoOf(err);

@@ -1,6 +1,6 @@
 // cgroup v1: one directory per hierarchy, each carrying one or more controllers.
 
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
@@ -296,7 +296,7 @@ export class V1Cgroup implements CgroupBackend {
     const c = this.at('hugetlb');
     const out: CgroupStats['hugetlb'] = {};
     if (!c) return out;
-    for (const name of await readdir(c.dir).catch(() => [] as string[])) {
+    for (const name of readdirOr(c.dir)) {
       const m = /^hugetlb\.([^.]+)\.limit_in_bytes$/.exec(name);
       if (!m) continue;
       out[m[1]] = {
@@ -395,9 +395,17 @@ async function inheritCpuset(dir: string, io: CgroupIo, depth = 0): Promise<void
 async function mkdirRetrying(dir: string): Promise<string | undefined> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await mkdir(dir, { recursive: true });
+      return mkdirSync(dir, { recursive: true });
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT' || attempt >= 3) throw err;
     }
+  }
+}
+
+function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

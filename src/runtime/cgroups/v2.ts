@@ -1,7 +1,7 @@
 // cgroup v2: one directory in the unified hierarchy; controllers are enabled top-down
 // through each parent's cgroup.subtree_control.
 
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
@@ -98,7 +98,7 @@ export class V2Cgroup implements CgroupBackend {
     for (const [i, d] of chain.entries()) {
       if (i > 0) {
         try {
-          await mkdir(d);
+          mkdirSync(d);
           created.push(d);
         } catch (err) {
           if (errnoOf(err) !== 'EEXIST') throw err;
@@ -327,7 +327,7 @@ export class V2Cgroup implements CgroupBackend {
   async hugetlbStats(): Promise<CgroupStats['hugetlb']> {
     const out: CgroupStats['hugetlb'] = {};
     if (!this.controllers.includes('hugetlb')) return out;
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+    for (const name of readdirOr(this.dir)) {
       const m = /^hugetlb\.([^.]+)\.current$/.exec(name);
       if (!m) continue;
       out[m[1]] = {
@@ -358,5 +358,13 @@ export class V2Cgroup implements CgroupBackend {
 
   async freezerState(): Promise<FreezerState> {
     return parseKeyValues(await this.c.readOptional('cgroup.events')).frozen === 1 ? 'frozen' : 'thawed';
+  }
+}
+
+function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
