@@ -65,6 +65,8 @@ function cgroupMountSources(cg: CgroupManager | undefined): CgroupMountSource[] 
 }
 
 export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Promise<Created> {
+  // First, so the kernel's grace period passes while the config is read and checked.
+  void warmCgroupMigration(await ctx.cgroupHost());
   const bundle = resolve(o.bundle);
   const spec = o.spec ?? readBundleSpec(bundle);
   if (!spec.process) throw new BerthError('InvalidArgument', `${join(bundle, 'config.json')}: process: is required to create a container`);
@@ -99,8 +101,6 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
   });
   let launching: Promise<Launched> | undefined;
   try {
-    const cgroupHost = await ctx.cgroupHost();
-    void warmCgroupMigration(cgroupHost);
     launching = launch({
       plan: planPromise,
       stdio: o.stdio,
