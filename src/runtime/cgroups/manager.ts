@@ -18,6 +18,27 @@ const HOW_TO_GET: Partial<Record<Group, string>> = {
 
 const isSet = (o: object | undefined): boolean => !!o && Object.values(o).some((v) => v !== undefined);
 
+/**
+ * The resources without the zeros runc reads as "not set". Docker sends cpu.shares 0 and
+ * blockIO.weight 0 with every container, and `docker update` sends 0 for every memory and
+ * cpu field it does not change; written as-is they would set shares 2 (the kernel's floor),
+ * fail (period 0) or OOM-kill the container (limit 0).
+ */
+export function withoutUnsetZeros(r: Resources): Resources {
+  const drop = <T extends object>(o: T | undefined, keys: (keyof T)[]): T | undefined => {
+    if (!o) return o;
+    const out = { ...o };
+    for (const k of keys) if (out[k] === 0) delete out[k];
+    return out;
+  };
+  return {
+    ...r,
+    memory: drop(r.memory, ['limit', 'reservation', 'kernel', 'kernelTCP']),
+    cpu: drop(r.cpu, ['shares', 'quota', 'period']),
+    blockIO: drop(r.blockIO, ['weight', 'leafWeight']),
+  };
+}
+
 export interface LoadCgroupManagerOptions {
   io?: CgroupIo;
 }
@@ -105,7 +126,8 @@ export class CgroupfsManager implements CgroupManager {
     return this.set(resources, { field, update: true, warnings: [] });
   }
 
-  private async set(r: Resources, o: ApplyOptions): Promise<CgroupWarning[]> {
+  private async set(resources: Resources, o: ApplyOptions): Promise<CgroupWarning[]> {
+    const r = withoutUnsetZeros(resources);
     const f = o.field;
     if (r.devices) {
       const b = this.route('devices') ?? this.need('devices', `${f}.devices`);
