@@ -1,6 +1,6 @@
 // Docker driving the runtime under test: Debian's dockerd + containerd with
 // `--add-runtime berth=<runtime>`, then run (output, cgroup, exit codes), run -d / exec /
-// ps / logs / stop / rm, -t and -it through a terminal, and --memory / --pids-limit.
+// ps / update / logs / stop / rm, -t and -it through a terminal, and --memory / --pids-limit.
 // Both daemons are private to this file: containerd with its root, state, sockets and config
 // in a temp dir; dockerd with its own data-root, exec-root, socket and key file, no iptables,
 // no bridge, vfs storage, and a cgroup parent that names this run. The image is a tar of the
@@ -337,7 +337,7 @@ test('docker run --rm: output, the cgroup parent, exit codes', { skip: SKIP }, a
   assert.equal(e.code, 7, show(e));
 });
 
-test('docker run -d, exec, ps, logs, stop, rm', { skip: SKIP }, async () => {
+test('docker run -d, exec, ps, update, logs, stop, rm', { skip: SKIP }, async () => {
   const r = await docker(['run', '-d', ...RUN, IMAGE, 'sh', '-c', 'echo started; exec sleep 300']);
   assert.equal(r.code, 0, show(r));
   const id = r.stdout.trim();
@@ -360,6 +360,22 @@ test('docker run -d, exec, ps, logs, stop, rm', { skip: SKIP }, async () => {
     assert.equal(t.code, 0, show(t));
     assert.match(t.stdout, /\/dev\/pts\/\d+/, show(t));
   }
+
+  // Docker sends cpu.shares 0 ("not set"): the container keeps the kernel's default 1024.
+  const cpuFile = '/sys/fs/cgroup/cpu/cpu.shares';
+  const before = await docker(['exec', id, 'cat', cpuFile]);
+  assert.equal(before.code, 0, show(before));
+  assert.equal(before.stdout.trim(), '1024', `cpu.shares of a container without --cpu-shares\n${show(before)}`);
+  // `docker update` sends every memory and cpu field, 0 for those it leaves alone.
+  const up = await docker(['update', '--memory', '96m', '--memory-swap', '-1', '--cpu-shares', '512', id]);
+  assert.equal(up.code, 0, show(up));
+  const after = await docker(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', cpuFile]);
+  assert.equal(after.code, 0, show(after));
+  assert.deepEqual(after.stdout.split('\n').filter(Boolean), [String(96 * 1024 * 1024), '512'], show(after));
+  const pids = await docker(['update', '--pids-limit', '40', id]);
+  assert.equal(pids.code, 0, show(pids));
+  const kept = await docker(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max']);
+  assert.deepEqual(kept.stdout.split('\n').filter(Boolean), [String(96 * 1024 * 1024), '40'], `an update of pids keeps the memory limit\n${show(kept)}`);
 
   const logs = await docker(['logs', id]);
   assert.equal(logs.code, 0, show(logs));

@@ -164,3 +164,12 @@ export async function collectPids(dir: string): Promise<number[]> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The names in dir, or none when it cannot be read (gone, not a directory). */
+export function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,11 +1,11 @@
 // cgroup v1: one directory per hierarchy, each carrying one or more controllers.
 
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
 import { checkPageSize, type ApplyOptions, type CgroupBackend, type Group, type Rdma } from './backend.js';
-import { CgroupDir, errnoOf, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
+import { CgroupDir, readdirOr, errnoOf, parseKeyValues, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
 import type { BlkioEntry, CgroupStats, FreezerState, MemoryEntry } from './types.js';
 
 export interface V1Hierarchy {
@@ -399,13 +399,5 @@ async function mkdirRetrying(dir: string): Promise<string | undefined> {
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT' || attempt >= 3) throw err;
     }
-  }
-}
-
-function readdirOr(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }

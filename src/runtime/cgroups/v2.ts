@@ -1,12 +1,12 @@
 // cgroup v2: one directory in the unified hierarchy; controllers are enabled top-down
 // through each parent's cgroup.subtree_control.
 
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
 import { checkPageSize, UINT64_MAX, type ApplyOptions, type CgroupBackend, type Group, type Rdma } from './backend.js';
-import { CgroupDir, errnoOf, parseKeyValues, parseLimit, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
+import { CgroupDir, readdirOr, errnoOf, parseKeyValues, parseLimit, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
 import type { BlkioEntry, CgroupStats, FreezerState } from './types.js';
 import { rdmaLines } from './v1.js';
 
@@ -358,13 +358,5 @@ export class V2Cgroup implements CgroupBackend {
 
   async freezerState(): Promise<FreezerState> {
     return parseKeyValues(await this.c.readOptional('cgroup.events')).frozen === 1 ? 'frozen' : 'thawed';
-  }
-}
-
-function readdirOr(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }

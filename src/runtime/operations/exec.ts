@@ -7,6 +7,7 @@ import { compileExec, type ExecCompileOptions } from '../compile.js';
 import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
 import type { NamespaceType, Process } from '../spec.js';
 import { differingNamespaces, type RuntimeContext } from './context.js';
+import { forwardSignals } from './signals-forward.js';
 
 const NS_TYPE: Record<string, NamespaceType> = {
   user: 'user', pid: 'pid', ipc: 'ipc', uts: 'uts', net: 'network', cgroup: 'cgroup', time: 'time', mnt: 'mount',
@@ -51,21 +52,10 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
   });
   if (o.pidFile) writeFileSync(resolve(o.pidFile), String(launched.pid));
   if (o.detach) return 0;
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(launched.pid, sig);
-    } catch {
-      // ended meanwhile
-    }
-  };
-  const ignore = () => undefined;
-  const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
-  for (const s of sigs) process.on(s, forward);
-  process.on('SIGINT', ignore);
+  const stopForwarding = forwardSignals(launched.pid);
   try {
     return exitCodeOf(await launched.exited);
   } finally {
-    for (const s of sigs) process.off(s, forward);
-    process.off('SIGINT', ignore);
+    stopForwarding();
   }
 }
