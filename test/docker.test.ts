@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, mkdirSync, existsSync, rmSync, rmdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,6 +301,14 @@ after(async () => {
   } catch (e) {
     problems.push(String(e));
   }
+  // A shim's socket is /run/containerd/s/<sha256 of "<containerd address>/<namespace>/<id>">
+  // (containerd 1.6); the shim removes it when it exits.
+  for (const id of containerIds) {
+    const sock = join('/run/containerd/s', createHash('sha256').update(join(work, 'containerd.sock'), 'utf8').update(`/moby/${id}`).digest('hex'));
+    if (!existsSync(sock)) continue;
+    problems.push(`shim socket ${sock} of container ${id} remains`);
+    rmSync(sock, { force: true });
+  }
   // containerd puts shim sockets in /run/containerd/s and dockerd scans /run/docker/plugins
   // whatever their roots are; remove those dirs if they are new and empty.
   for (const d of HOST_DIRS) {
@@ -321,9 +330,9 @@ after(async () => {
   const newLinks = now.links.filter((l) => !hostBefore!.links.includes(l));
   if (newLinks.length > 0) problems.push(`network interfaces appeared: ${newLinks.join(', ')}`);
   if (now.etcDockerKey && !hostBefore!.etcDockerKey) problems.push('/etc/docker/key.json appeared');
-  const processes = findLeaks({ paths: [work], ids: [CGROUP_PARENT, ...containerIds], roots: [] });
-  reapLeaks(processes);
-  assert.equal([describeLeaks(leaks), describeLeaks(processes), ...problems].filter(Boolean).join('\n'), '', 'the docker tests left things behind');
+  const late = findLeaks({ paths: [work], ids: [CGROUP_PARENT, ...containerIds], roots: [] });
+  reapLeaks(late);
+  assert.equal([describeLeaks(leaks), describeLeaks(late), ...problems].filter(Boolean).join('\n'), '', 'the docker tests left things behind');
 });
 
 // --- the tests ---
@@ -410,6 +419,7 @@ test('docker run -t through a terminal', { skip: SKIP_TTY }, async () => {
 test('docker run -it: what is typed reaches the container', { skip: SKIP_TTY }, async () => {
   const cmd = `stty rows 24 cols 80; exec ${shellQuote([DOCKER!, 'run', '--rm', '-i', '-t', ...RUN, IMAGE, 'sh', '-c', 'echo ready; read x; echo "got=$x"'])}`;
   const child = spawn(SCRIPT!, ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: clientEnv(), cwd: work });
+  child.stdin!.on('error', () => undefined);
   let out = '';
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
