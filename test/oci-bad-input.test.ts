@@ -154,3 +154,14 @@ test('--systemd-cgroup with a plain cgroupsPath gives a clear error or works', a
   if (r.code !== 0) assert.match(r.stderr, /systemd|cgroupsPath|slice/i, show(r));
   await rt.delete(id, { force: true });
 });
+
+test('an AppArmor profile or SELinux label on a host without them is a clear error', async (t) => {
+  const apparmor = existsSync('/sys/kernel/security/apparmor');
+  const selinux = existsSync('/sys/fs/selinux/enforce');
+  if (apparmor || selinux) return t.skip('this host has AppArmor or SELinux: the refusal cannot be tested here');
+  if (rt.isRunc) return t.skip('runc 1.1.5 ignores a profile when AppArmor is off');
+  const a = s.bundle({ edit: (sp) => (sp.process!.apparmorProfile = 'berth-test-profile') });
+  await assertCreateFails(s.id(), a.dir, /process\.apparmorProfile "berth-test-profile": AppArmor is not enabled/);
+  const b = s.bundle({ edit: (sp) => (sp.process!.selinuxLabel = 'system_u:system_r:container_t:s0') });
+  await assertCreateFails(s.id(), b.dir, /process\.selinuxLabel .*SELinux is not enabled/);
+});
