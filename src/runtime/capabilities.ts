@@ -131,3 +131,16 @@ export function lastCap(procRoot = '/proc'): number {
 export function clampToKernel(mask: bigint, last: number): bigint {
   return mask & ((1n << BigInt(last + 1)) - 1n);
 }
+
+/**
+ * The bounding set of this process (CapBnd in /proc/self/status): a container can get no
+ * capability outside it. All bits when the file cannot be read.
+ */
+export function ownBoundingSet(procRoot = '/proc'): bigint {
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync(join(procRoot, 'self/status'), 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) : ~0n;
+  } catch {
+    return ~0n;
+  }
+}

@@ -244,3 +244,16 @@ test('exec plan joins the given namespaces and forks without new ones', () => {
   assert.deepEqual(ops(plan, Op.USER)[0].args, [1000, 1000, 1, 5]);
   assert.deepEqual(ops(plan, Op.CHDIR)[0].args, ['/tmp']);
 });
+
+test("capabilities outside berth's own bounding set are left out with a warning", () => {
+  const { plan, warnings } = compileCreate({
+    id: 'c1',
+    bundle: '/b',
+    host: { ...host, boundingSet: ~(1n << 24n) },
+    spec: baseSpec((s) => (s.process!.capabilities = { bounding: ['CAP_SYS_RESOURCE', 'CAP_KILL'], permitted: ['CAP_SYS_RESOURCE'] })),
+  });
+  const caps = ops(plan, Op.CAPS)[0].args;
+  assert.equal(caps[0], 1n << 5n);
+  assert.equal(caps[2], 0n);
+  assert.match(warnings.join('\n'), /CAP_SYS_RESOURCE left out/);
+});

@@ -2,7 +2,7 @@
 // host fact comes in through CompileOptions.host, so plans are unit-tested without root.
 import { isAbsolute, join, normalize, resolve } from 'node:path';
 import { BerthError } from '../errors.js';
-import { capabilityMask, clampToKernel } from './capabilities.js';
+import { capabilityMask, capabilityNames, clampToKernel } from './capabilities.js';
 import { MS, parseMountOptions, parsePropagation } from './mounts.js';
 import { MountFlag, Op, type Plan, type PlanOp } from './plan.js';
 import { clampRlimits, rlimitNumber, type LimitValue } from './rlimits.js';
@@ -35,6 +35,8 @@ export const NS_PROC_NAME: Record<NamespaceType, string> = {
 export interface HostFacts {
   /** /proc/sys/kernel/cap_last_cap */
   lastCap: number;
+  /** berth's own bounding set: capabilities outside it cannot be granted (default: all). */
+  boundingSet?: bigint;
   /** The host's hard limit of an RLIMIT_* name. */
   rlimitHard: (name: string) => LimitValue;
 }
@@ -147,11 +149,21 @@ export function compileProcess(
   const groups = proc.user.additionalGids ?? [];
   out.push(op(Op.USER, proc.user.uid, proc.user.gid, groups.length, ...groups));
   const caps = proc.capabilities ?? {};
-  const mask = (set: keyof typeof caps) => clampToKernel(capabilityMask(caps[set] ?? [], `${path}.capabilities.${set}`), host.lastCap);
+  const allowed = host.boundingSet ?? ~0n;
+  let dropped = 0n;
+  const mask = (set: keyof typeof caps) => {
+    const want = clampToKernel(capabilityMask(caps[set] ?? [], `${path}.capabilities.${set}`), host.lastCap);
+    dropped |= want & ~allowed;
+    return want & allowed;
+  };
   // The kernel refuses an ambient capability that is not both permitted and inheritable;
   // runc's own default spec asks for such ones, and runc silently goes without them.
   const ambient = mask('ambient') & mask('permitted') & mask('inheritable');
   out.push(op(Op.CAPS, mask('bounding'), mask('effective'), mask('permitted'), mask('inheritable'), ambient));
+  if (dropped)
+    opts.warnings.push(
+      `${path}.capabilities: ${capabilityNames(dropped).join(', ')} left out: this host does not grant ${capabilityNames(dropped).length > 1 ? 'them' : 'it'} to berth (not in its bounding set)`,
+    );
   if (nnp) out.push(...seccomp);
   out.push(op(Op.CLOSE_FDS, opts.closeFrom));
   const env = proc.env ?? [];

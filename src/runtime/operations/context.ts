@@ -2,7 +2,7 @@
 // read once per process (lazily: `berth-oci state` must not pay for what it does not use).
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { BerthError } from '../../errors.js';
-import { lastCap } from '../capabilities.js';
+import { lastCap, ownBoundingSet } from '../capabilities.js';
 import { createCgroupManager, discoverCgroupHost, loadCgroupManager, type CgroupHost, type CgroupManager, type CgroupManagerJson } from '../cgroups/index.js';
 import type { HostFacts } from '../compile.js';
 import { hostHardLimits, readHostRlimits } from '../rlimits.js';
@@ -37,7 +37,7 @@ export class RuntimeContext {
   hostFacts(): HostFacts {
     if (!this.facts) {
       const limits = readHostRlimits();
-      this.facts = { lastCap: lastCap(), rlimitHard: hostHardLimits(limits) };
+      this.facts = { lastCap: lastCap(), boundingSet: ownBoundingSet(), rlimitHard: hostHardLimits(limits) };
     }
     return this.facts;
   }

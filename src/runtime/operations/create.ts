@@ -1,7 +1,8 @@
 // create: load state → check (id free, config valid, rootfs present) → act (cgroup, plan,
 // berth-exec, hooks) → save. Any failure removes everything it made.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError, attachCleanupError } from '../../errors.js';
 import { readProcStat } from '../../host/proc.js';
 import { warmCgroupMigration, type CgroupManager } from '../cgroups/index.js';
@@ -152,7 +153,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     rec.pidStartTime = readProcStat(launched.pid)?.startTime;
     rec.started = o.startNow ? true : undefined;
     ctx.store.save(rec);
-    if (o.pidFile) writeFileSync(resolve(o.pidFile), String(launched.pid));
+    if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(launched.pid), { durable: false });
     return { rec, launched, cg };
   } catch (err) {
     planFailed(err);

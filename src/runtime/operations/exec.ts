@@ -1,6 +1,6 @@
 // exec: run another process inside a running container's namespaces and cgroups.
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError } from '../../errors.js';
 import { formatPlan } from '../plan.js';
 import { compileExec, type ExecCompileOptions } from '../compile.js';
@@ -50,7 +50,7 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
     timeoutMs: 30_000,
     onWarning: ctx.warn,
   });
-  if (o.pidFile) writeFileSync(resolve(o.pidFile), String(launched.pid));
+  if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(launched.pid), { durable: false });
   if (o.detach) return 0;
   const stopForwarding = forwardSignals(launched.pid);
   try {
