@@ -36,8 +36,6 @@ export interface LaunchOptions {
   foreground?: boolean;
   /** Bound on everything up to MSG_CHILD_DONE (hooks have their own timeouts). */
   timeoutMs?: number;
-  /** Called right after berth-exec is spawned, before the plan is sent. */
-  onSpawn?: (helperPid: number) => void;
 }
 
 export interface Launched {
@@ -92,12 +90,6 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
     env: { ...process.env, _BERTH_CHANNEL_FD: String(channelFd) },
   });
   const channel = child.stdio[channelFd] as Socket;
-  try {
-    if (child.pid) opts.onSpawn?.(child.pid);
-  } catch (err) {
-    child.kill('SIGKILL');
-    return Promise.reject(err);
-  }
   const reader = new FrameReader();
 
   return new Promise<Launched>((resolve, reject) => {

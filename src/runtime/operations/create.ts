@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError, attachCleanupError } from '../../errors.js';
 import { readProcStat } from '../../host/proc.js';
-import { joinCgroups, type CgroupManager } from '../cgroups/index.js';
+import { warmCgroupMigration, type CgroupManager } from '../cgroups/index.js';
 import { compileCreate, effectiveDeviceRules, type CgroupMountSource } from '../compile.js';
 import { launch, type Launched, type LaunchOptions } from '../exec-channel.js';
 import { formatPlan, type Plan } from '../plan.js';
@@ -66,6 +66,8 @@ function cgroupMountSources(cg: CgroupManager | undefined): CgroupMountSource[] 
 }
 
 export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Promise<Created> {
+  // First, so the kernel's grace period passes while the config is read and checked.
+  void warmCgroupMigration(await ctx.cgroupHost());
   const bundle = resolve(o.bundle);
   const spec = o.spec ?? readBundleSpec(bundle);
   if (!spec.process) throw new BerthError('InvalidArgument', `${join(bundle, 'config.json')}: process: is required to create a container`);
@@ -91,8 +93,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     annotations: spec.annotations,
     config: spec,
   };
-  // berth-exec starts while cgroups are made; it is moved into them while limits are
-  // applied and the plan compiled, and it waits for the plan, so it clones inside them.
+  // berth-exec starts (and the cgroup migration lock warms up) while cgroups are made.
   let planReady!: (plan: Plan) => void;
   let planFailed!: (err: unknown) => void;
   const planPromise = new Promise<Plan>((res, rej) => {
@@ -101,10 +102,8 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
   });
   let launching: Promise<Launched> | undefined;
   try {
-    let helperPid = 0;
     launching = launch({
       plan: planPromise,
-      onSpawn: (p) => (helperPid = p),
       stdio: o.stdio,
       preserveFds: o.preserveFds,
       foreground: o.foreground,
@@ -126,8 +125,6 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     await cg.create();
     rec.cgroup = cg.toJSON();
     ctx.store.save(rec);
-    const joined = helperPid ? joinCgroups(cg.procsFiles(), helperPid) : Promise.resolve();
-    joined.catch(() => undefined);
     const devices = effectiveDeviceRules(spec);
     for (const w of await cg.apply({ ...spec.linux?.resources, devices }, 'linux.resources')) ctx.warn(w.message);
     const program = cg.deviceProgram(devices);
@@ -142,14 +139,13 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       noNewKeyring: o.noNewKeyring,
       foreground: o.foreground,
       preserveFds: o.preserveFds,
-      cgroupDirs: helperPid ? [] : cg.joinDirs(),
+      cgroupDirs: cg.joinDirs(),
       deviceProgram: program ? { cgroupDir: cg.paths().unified, insns: program } : undefined,
       cgroupMounts: cgroupMountSources(cg),
       host,
     });
     warnings.forEach(ctx.warn);
     ctx.debug?.(`launch plan:\n${formatPlan(plan)}`);
-    await joined;
     planReady(plan);
     const launched = await launching;
     pid = launched.pid;

@@ -2,7 +2,6 @@
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError } from '../../errors.js';
-import { joinCgroups } from '../cgroups/index.js';
 import { formatPlan } from '../plan.js';
 import { compileExec, type ExecCompileOptions } from '../compile.js';
 import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
@@ -34,7 +33,7 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
     process: o.process,
     pid: rec.pid,
     namespaces: differingNamespaces(rec.pid).map((n) => ({ type: NS_TYPE[n.name], path: n.path })),
-    cgroupDirs: [],
+    cgroupDirs: cg ? cg.joinDirs() : [],
     consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : undefined,
     foreground: !o.detach,
     preserveFds: o.preserveFds,
@@ -43,19 +42,13 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
   const { plan, warnings } = compileExec(compileOpts);
   warnings.forEach(ctx.warn);
   ctx.debug?.(`launch plan:\n${formatPlan(plan)}`);
-  let joined: Promise<void> = Promise.resolve();
   const launched = await launch({
-    // berth-exec waits for its plan, so it is in the container's cgroups before it forks.
-    // (read in a later microtask: onSpawn below runs first, synchronously, inside launch)
-    plan: Promise.resolve().then(() => joined).then(() => plan),
+    plan,
     stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
     preserveFds: o.preserveFds,
     foreground: !o.detach,
     timeoutMs: 30_000,
     onWarning: ctx.warn,
-    onSpawn: (helperPid) => {
-      if (cg) joined = joinCgroups(cg.procsFiles(), helperPid);
-    },
   });
   if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(launched.pid), { durable: false });
   if (o.detach) return 0;
