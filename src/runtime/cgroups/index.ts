@@ -24,4 +24,3 @@ export {
 export { kernelIo, type CgroupIo } from './cgroupfs.js';
 export { compileDeviceProgram } from './device-bpf.js';
 export { sharesToWeight, blkioWeightToIoWeight, swapToV2 } from './v2.js';
-export { warmCgroupMigration } from './warm.js';

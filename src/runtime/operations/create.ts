@@ -5,7 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError, attachCleanupError } from '../../errors.js';
 import { readProcStat } from '../../host/proc.js';
-import { warmCgroupMigration, type CgroupManager } from '../cgroups/index.js';
+import type { CgroupManager } from '../cgroups/index.js';
 import { compileCreate, effectiveDeviceRules, type CgroupMountSource } from '../compile.js';
 import { launch, type Launched, type LaunchOptions } from '../exec-channel.js';
 import { formatPlan, type Plan } from '../plan.js';
@@ -66,8 +66,6 @@ function cgroupMountSources(cg: CgroupManager | undefined): CgroupMountSource[] 
 }
 
 export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Promise<Created> {
-  // First, so the kernel's grace period passes while the config is read and checked.
-  void warmCgroupMigration(await ctx.cgroupHost());
   const bundle = resolve(o.bundle);
   const spec = o.spec ?? readBundleSpec(bundle);
   if (!spec.process) throw new BerthError('InvalidArgument', `${join(bundle, 'config.json')}: process: is required to create a container`);
@@ -93,7 +91,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     annotations: spec.annotations,
     config: spec,
   };
-  // berth-exec starts (and the cgroup migration lock warms up) while cgroups are made.
+  // berth-exec starts while the cgroups are made (it waits for its plan before cloning).
   let planReady!: (plan: Plan) => void;
   let planFailed!: (err: unknown) => void;
   const planPromise = new Promise<Plan>((res, rej) => {
