@@ -29,7 +29,18 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
     if (!(await waitForExit(rec.pid, rec.pidStartTime, 10_000)))
       throw new BerthError('Unavailable', `container "${id}": process ${rec.pid} did not die after SIGKILL within 10s`);
   }
+  // A create that was killed midway ("creating": no pid recorded) may have left processes
+  // in the cgroup; they go with it.
+  if (status === 'creating' && cg) {
+    await cg.kill('SIGKILL').catch(() => undefined);
+    if (rec.pid === 0) await waitForEmpty(() => cg.pids(), 10_000);
+  }
   if (cg) await cg.destroy();
   if (rec.pid) await runHooksWarnOnly(rec.config.hooks, 'poststop', ctx.store.ociState(rec, 'stopped'), ctx.warn);
   ctx.store.remove(id);
+}
+
+async function waitForEmpty(pids: () => Promise<number[]>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await pids().catch(() => [])).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
