@@ -28,3 +28,5 @@ node_modules/.bin/esbuild src/cli/berth-oci.ts --bundle --platform=node --format
   --outfile=dist/berth-oci.cjs --log-level=warning \
   --banner:js="const __berth_import_meta_url = require('url').pathToFileURL(__filename).href;" \
   --define:import.meta.url=__berth_import_meta_url
+# A code cache of the previous bundle would only be rejected; bin/launch.cjs makes a new one.
+rm -f dist/berth-oci.cjs.cache
