@@ -21,6 +21,7 @@
 #include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1041,6 +1042,54 @@ static int op_exec(struct exec_ctx *c, const struct plan_op *op, char *err, size
 	return r;
 }
 
+/* The kernel's struct sched_attr (glibc 2.36 has no wrapper). */
+struct berth_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
+static int op_scheduler(const struct plan_op *op, char *err, size_t errlen)
+{
+	struct berth_sched_attr a = {
+		.size = sizeof a,
+		.sched_policy = (uint32_t)I(0),
+		.sched_nice = (int32_t)I(1),
+		.sched_priority = (uint32_t)I(2),
+		.sched_flags = (uint64_t)I(3),
+		.sched_runtime = (uint64_t)I(4),
+		.sched_deadline = (uint64_t)I(5),
+		.sched_period = (uint64_t)I(6),
+	};
+
+	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+		return berth_errf(err, errlen, errno, "sched_setattr policy %u priority %u nice %d", a.sched_policy,
+				  a.sched_priority, a.sched_nice);
+	return 0;
+}
+
+static int op_cpu_affinity(const struct plan_op *op, char *err, size_t errlen)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	for (int64_t i = 0; i < I(0); i++) {
+		int64_t cpu = op->args[1 + i].i;
+
+		if (cpu < 0 || cpu >= CPU_SETSIZE)
+			return berth_errf(err, errlen, EINVAL, "cpu affinity: cpu %lld out of range", (long long)cpu);
+		CPU_SET((int)cpu, &set);
+	}
+	if (sched_setaffinity(0, sizeof set, &set) < 0)
+		return berth_errf(err, errlen, errno, "sched_setaffinity");
+	return 0;
+}
+
 static int op_close_fds(const struct plan_op *op, char *err, size_t errlen)
 {
 	unsigned int first = (unsigned int)I(0);
@@ -1201,6 +1250,17 @@ int berth_run_op(struct exec_ctx *c, size_t index, char *err, size_t errlen)
 	case OP_SECCOMP_RULE:
 	case OP_SECCOMP_LOAD:
 		return berth_seccomp_op(op, err, errlen);
+	case OP_PERSONALITY:
+		return personality((unsigned long)I(0)) < 0 ? berth_errf(err, errlen, errno, "personality 0x%llx", (unsigned long long)I(0)) : 0;
+	case OP_IOPRIO:
+		/* ioprio_set(IOPRIO_WHO_PROCESS, self, class << 13 | level) */
+		if (syscall(SYS_ioprio_set, 1, 0, (int)((I(0) << 13) | I(1))) < 0)
+			return berth_errf(err, errlen, errno, "ioprio_set class %lld level %lld", (long long)I(0), (long long)I(1));
+		return 0;
+	case OP_SCHEDULER:
+		return op_scheduler(op, err, errlen);
+	case OP_CPU_AFFINITY:
+		return op_cpu_affinity(op, err, errlen);
 	case OP_CLOSE_FDS:
 		return op_close_fds(op, err, errlen);
 	case OP_EXEC:

@@ -279,6 +279,10 @@ static const struct op_spec op_specs[] = {
 	{ OP_SECCOMP_ARCH, "SECCOMP_ARCH", "s", -1, NULL, 0 },
 	{ OP_SECCOMP_RULE, "SECCOMP_RULE", "siii", 3, "iiii", 0 },
 	{ OP_SECCOMP_LOAD, "SECCOMP_LOAD", "i", -1, NULL, 0 },
+	{ OP_PERSONALITY, "PERSONALITY", "i", -1, NULL, 0 },
+	{ OP_IOPRIO, "IOPRIO", "ii", -1, NULL, 0 },
+	{ OP_SCHEDULER, "SCHEDULER", "iiiiiii", -1, NULL, 0 },
+	{ OP_CPU_AFFINITY, "CPU_AFFINITY", "i", 0, "i", 0 },
 	{ OP_CLOSE_FDS, "CLOSE_FDS", "i", -1, NULL, 0 },
 	{ OP_EXEC, "EXEC", "si", 1, "s", 's' },
 };

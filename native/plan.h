@@ -100,6 +100,10 @@ enum berth_op {
 	OP_SECCOMP_RULE = 52,   /* (s:syscall name, i:action, i:errno or trace/log value, i:nargs,
 	                           then per arg: i:index, i:op SCMP_CMP_*, i:value, i:valueTwo) */
 	OP_SECCOMP_LOAD = 53,   /* (i:flags SECCOMP_FILTER_FLAG_*) load the filter built so far */
+	OP_PERSONALITY = 54,    /* (i:persona) personality(2), e.g. PER_LINUX32 */
+	OP_IOPRIO = 55,         /* (i:class IOPRIO_CLASS_*, i:level) ioprio_set for this process */
+	OP_SCHEDULER = 56,      /* (i:policy, i:nice, i:priority, i:flags, i:runtime, i:deadline, i:period) sched_setattr */
+	OP_CPU_AFFINITY = 57,   /* (i:ncpus, i:cpu...) sched_setaffinity to exactly these cpus */
 	OP_CLOSE_FDS = 60,      /* (i:first) mark every fd >= first close-on-exec (the channel too) */
 	OP_EXEC = 61,           /* (s:cwd, i:nargs, s:args..., s:env...) args[0] searched in the env's PATH
 	                           if it has no "/", then execve */

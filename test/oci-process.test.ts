@@ -163,3 +163,34 @@ test('the process runs as pid 1 of its pid namespace with no parent inside', asy
   assert.equal(report.pid, 1);
   assert.equal(report.ppid, 0);
 });
+
+test('personality, I/O priority, scheduler policy and cpu affinity', async (t) => {
+  if (rt.isRunc) return t.skip('runc 1.1.5 predates ioPriority, scheduler and execCPUAffinity');
+  const b = s.bundle({
+    args: ['/bin/sh', '-c', 'uname -m; ionice -p $$; taskset -p $$; grep -E "^policy" /proc/self/sched'],
+    edit: (sp) => {
+      sp.linux!.personality = { domain: 'LINUX32' };
+      sp.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+      sp.process!.scheduler = { policy: 'SCHED_BATCH', nice: 3 };
+      sp.process!.execCPUAffinity = { final: '0' };
+    },
+  });
+  const r = await rt.run(s.id(), b.dir);
+  assert.equal(r.code, 0, show(r));
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^i[3-6]86$/, 'LINUX32 personality');
+  assert.match(r.stdout, /best-effort: prio 6/);
+  assert.match(r.stdout, /affinity mask: 1\b/);
+  assert.match(r.stdout, /policy\s*:\s*3/, 'SCHED_BATCH is policy 3');
+});
+
+test('a scheduler policy the host refuses is a clear error', async (t) => {
+  if (rt.isRunc) return t.skip('runc 1.1.5 predates the scheduler setting');
+  const b = s.bundle({
+    args: ['/bin/true'],
+    edit: (sp) => (sp.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10, deadline: 5, period: 1 }),
+  });
+  const r = await rt.run(s.id(), b.dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /sched_setattr policy 6/, show(r));
+});

@@ -257,3 +257,19 @@ test("capabilities outside berth's own bounding set are left out with a warning"
   assert.equal(caps[2], 0n);
   assert.match(warnings.join('\n'), /CAP_SYS_RESOURCE left out/);
 });
+
+test('personality, I/O priority, scheduler and cpu affinity become ops before the user switch', () => {
+  const { plan } = compile(baseSpec((s) => {
+    s.linux!.personality = { domain: 'LINUX32' };
+    s.process!.ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 7 };
+    s.process!.scheduler = { policy: 'SCHED_BATCH', nice: 5, flags: ['SCHED_FLAG_RESET_ON_FORK'] };
+    s.process!.execCPUAffinity = { final: '0-1,3' };
+  }));
+  assert.deepEqual(ops(plan, Op.PERSONALITY)[0].args, [8]);
+  assert.deepEqual(ops(plan, Op.IOPRIO)[0].args, [3, 7]);
+  assert.deepEqual(ops(plan, Op.SCHEDULER)[0].args, [3, 5, 0, 1, 0, 0, 0]);
+  assert.deepEqual(ops(plan, Op.CPU_AFFINITY)[0].args, [3, 0, 1, 3]);
+  assert.ok(index(plan, Op.SCHEDULER) < index(plan, Op.USER));
+  throwsField(() => compile(baseSpec((s) => (s.process!.execCPUAffinity = { final: '3-1' }))), /execCPUAffinity\.final/);
+  throwsField(() => compile(baseSpec((s) => (s.linux!.timeOffsets = { monotonic: { secs: 1 } }))), /timeOffsets/);
+});

@@ -138,6 +138,7 @@ export function compileProcess(
   if (proc.apparmorProfile) out.push(op(Op.APPARMOR, proc.apparmorProfile));
   if (proc.selinuxLabel) out.push(op(Op.SELINUX, proc.selinuxLabel));
   out.push(op(Op.UMASK, proc.user.umask ?? 0o022));
+  out.push(...compileProcessAttributes(proc, spec, path));
 
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp, 'linux.seccomp') : [];
   const nnp = proc.noNewPrivileges === true;
@@ -169,6 +170,66 @@ export function compileProcess(
   const env = proc.env ?? [];
   if (!env.some((e) => e.startsWith('PATH='))) env.push(`PATH=${DEFAULT_PATH}`);
   out.push(op(Op.EXEC, '', proc.args.length, ...proc.args, ...env));
+  return out;
+}
+
+const IOPRIO_CLASS: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+const SCHED_POLICY: Record<string, number> = {
+  SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,
+};
+const SCHED_FLAG: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01, SCHED_FLAG_RECLAIM: 0x02, SCHED_FLAG_DL_OVERRUN: 0x04, SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+const PERSONA: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
+
+/** "0-3,7" → [0, 1, 2, 3, 7]. */
+export function parseCpuList(list: string, path: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw bad(path, `invalid cpu list "${list}" (expected e.g. "0-3,7")`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo || hi >= 1024) throw bad(path, `invalid cpu range "${part}"`);
+    for (let c = lo; c <= hi; c++) out.push(c);
+  }
+  if (out.length === 0) throw bad(path, 'empty cpu list');
+  return out;
+}
+
+/** personality, I/O priority, scheduler and cpu affinity of the process. */
+function compileProcessAttributes(proc: Process, spec: Spec, path: string): PlanOp[] {
+  const out: PlanOp[] = [];
+  const persona = spec.linux?.personality;
+  if (persona) {
+    if (persona.flags?.length) throw new BerthError('FailedPrecondition', `linux.personality.flags: no flags are supported (got ${persona.flags.join(', ')})`);
+    const v = PERSONA[persona.domain];
+    if (v === undefined) throw bad('linux.personality.domain', `unknown domain "${persona.domain}" (expected LINUX or LINUX32)`);
+    out.push(op(Op.PERSONALITY, v));
+  }
+  if (proc.ioPriority) {
+    const cls = IOPRIO_CLASS[proc.ioPriority.class];
+    if (cls === undefined) throw bad(`${path}.ioPriority.class`, `unknown class "${proc.ioPriority.class}"`);
+    out.push(op(Op.IOPRIO, cls, proc.ioPriority.priority ?? 0));
+  }
+  const sched = proc.scheduler;
+  if (sched) {
+    const policy = SCHED_POLICY[sched.policy];
+    if (policy === undefined) throw bad(`${path}.scheduler.policy`, `unknown policy "${sched.policy}"`);
+    let flags = 0;
+    for (const f of sched.flags ?? []) {
+      if (SCHED_FLAG[f] === undefined) throw bad(`${path}.scheduler.flags`, `unknown flag "${f}"`);
+      flags |= SCHED_FLAG[f];
+    }
+    out.push(op(Op.SCHEDULER, policy, sched.nice ?? 0, sched.priority ?? 0, flags, sched.runtime ?? 0, sched.deadline ?? 0, sched.period ?? 0));
+  }
+  const affinity = proc.execCPUAffinity;
+  const cpus = affinity?.final ?? affinity?.initial;
+  if (cpus) {
+    const list = parseCpuList(cpus, `${path}.execCPUAffinity.${affinity?.final ? 'final' : 'initial'}`);
+    out.push(op(Op.CPU_AFFINITY, list.length, ...list));
+  }
   return out;
 }
 
@@ -312,6 +373,10 @@ export function compileCreate(o: CompileOptions): Compiled {
   if (!spec.process) throw bad('process', 'is required to create a container');
   if (!spec.root?.path) throw bad('root.path', 'is required');
   const rootfs = isAbsolute(spec.root.path) ? spec.root.path : resolve(o.bundle, spec.root.path);
+  if (Object.keys(spec.linux?.timeOffsets ?? {}).length)
+    throw new BerthError('FailedPrecondition', 'linux.timeOffsets: time namespace offsets are not supported by berth yet', {
+      hint: 'remove linux.timeOffsets (a time namespace without offsets works)',
+    });
   const ns = namespaceSet(spec);
   const userNs = hasNs(ns, 'user');
   const proc = spec.process;

@@ -51,6 +51,10 @@ export const Op = {
   SECCOMP_ARCH: 51,
   SECCOMP_RULE: 52,
   SECCOMP_LOAD: 53,
+  PERSONALITY: 54,
+  IOPRIO: 55,
+  SCHEDULER: 56,
+  CPU_AFFINITY: 57,
   CLOSE_FDS: 60,
   EXEC: 61,
 } as const;

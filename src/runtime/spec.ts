@@ -44,7 +44,18 @@ export interface Process {
   oomScoreAdj?: number;
   selinuxLabel?: string;
   ioPriority?: { class: string; priority?: number };
-  scheduler?: Record<string, unknown>;
+  scheduler?: Scheduler;
+  execCPUAffinity?: { initial?: string; final?: string };
+}
+
+export interface Scheduler {
+  policy: string;
+  nice?: number;
+  priority?: number;
+  flags?: string[];
+  runtime?: number;
+  deadline?: number;
+  period?: number;
 }
 
 export interface User {
