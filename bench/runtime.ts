@@ -1,9 +1,11 @@
 // bench/runtime: N sequential runs of a busybox `true` bundle, side by side in one run:
 //   runc run  ·  crun run (when installed and usable)  ·  berth-oci run (CLI)  ·
-//   the berth runtime library called from one long-lived Node process.
+//   the berth runtime library called from one long-lived Node process;
+// then, when podman is installed, `podman run --rm` of the same rootfs with runc and with
+// berth-oci as podman's runtime (N/5 runs each).
 // Prints ms per run, ratios against runc, and peak RSS.
 // Usage: node dist/bench/runtime.js [N]   (default 100; BENCH_N also works)
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +77,33 @@ async function timeLibrary(bundle: string, root: string): Promise<{ ms: number; 
   return { ms: Number(process.hrtime.bigint() - start) / 1e6 / N, helperKb };
 }
 
+/** podman run --rm with each runtime, on throwaway storage; ms per run by runtime. */
+function timePodman(podman: string, rootfsTar: string, runtimes: Record<string, string>, n: number): Record<string, number> {
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-podman-'));
+  const storage = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'vfs'];
+  // Podman asks for RLIMIT_NOFILE 1048576; where the host's hard limit is lower, runc fails
+  // and berth-oci clamps. Ask for what the host allows so both runtimes do the same work.
+  const ulimits = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
+  const image = 'localhost/berth-bench-busybox:latest';
+  const out: Record<string, number> = {};
+  try {
+    execFileSync(podman, [...storage, 'import', rootfsTar, image], { stdio: 'ignore' });
+    for (const [name, runtime] of Object.entries(runtimes)) {
+      const args = [...storage, '--runtime', runtime, 'run', '--rm', '--network', 'none', ...ulimits, image, '/bin/true'];
+      execFileSync(podman, args, { stdio: 'ignore' }); // warm-up
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) execFileSync(podman, args, { stdio: 'ignore', timeout: 60_000 });
+      out[name] = Number(process.hrtime.bigint() - start) / 1e6 / n;
+    }
+  } finally {
+    spawnSync(podman, [...storage, 'rm', '-a', '-f'], { stdio: 'ignore' });
+    spawnSync(podman, [...storage, 'rmi', '-a', '-f'], { stdio: 'ignore' });
+    spawnSync('sh', ['-c', `umount -R ${work}/storage 2>/dev/null; umount -R ${work}/run 2>/dev/null; true`]);
+    rmSync(work, { recursive: true, force: true });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const bundle = makeBundle();
   const root = mkdtempSync(join(tmpdir(), 'berth-bench-root-'));
@@ -110,6 +139,16 @@ async function main(): Promise<void> {
     const runcKb = runc ? peakRssKb([runc, '--root', join(root, 'runc'), 'run', '--bundle', bundle, 'rss-runc']) : undefined;
     if (runcKb) console.log(`${'runc run'.padEnd(34)} ${String(runcKb).padStart(8)} kB`);
     if (!existsSync('/usr/bin/time')) console.log('(CLI peak RSS needs /usr/bin/time: apt-get install time)');
+
+    const podman = which('podman');
+    if (podman && runc) {
+      const tar = join(root, 'rootfs.tar');
+      execFileSync('tar', ['-C', join(bundle, 'rootfs'), '-cf', tar, '.']);
+      const n = Math.max(5, Math.round(N / 5));
+      const p = timePodman(podman, tar, { runc, 'berth-oci': berthOci }, n);
+      console.log(`\npodman run --rm (${n} runs each, same image and storage)`);
+      for (const [name, ms] of Object.entries(p)) console.log(`${`podman --runtime ${name}`.padEnd(34)} ${ms.toFixed(2).padStart(8)} ms/run   ${(ms / p.runc).toFixed(2)} x runc`);
+    } else console.log('\npodman: not installed, skipped');
   } finally {
     rmSync(root, { recursive: true, force: true });
     rmSync(bundle, { recursive: true, force: true });
