@@ -107,7 +107,8 @@ function logLine(g: Globals, level: 'error' | 'warning' | 'debug', msg: string):
       // the log is best effort; stderr below still gets errors
     }
   }
-  if (level !== 'debug' || !g.log) process.stderr.write(`berth-oci: ${level === 'error' ? '' : `${level}: `}${msg}\n`);
+  // With --log, only errors also reach stderr: under a shim, stderr is the container's.
+  if (level === 'error' || !g.log) process.stderr.write(`berth-oci: ${level === 'error' ? '' : `${level}: `}${msg}\n`);
 }
 
 function printJson(value: unknown): void {
@@ -123,10 +124,16 @@ const createFlags = (p: Parsed, where: string) => ({
   preserveFds: int(p, 'preserve-fds', where),
 });
 
+function parseId(value: string, where: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 0x7fffffff)
+    throw new BerthError('InvalidArgument', `${where}: invalid id "${value}": expected a number below 2147483648`);
+  return Number(value);
+}
+
 function parseUser(value: string, where: string): { uid: number; gid?: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(value);
-  if (!m) throw new BerthError('InvalidArgument', `${where}: invalid --user "${value}": expected UID[:GID] as numbers`);
-  return { uid: Number(m[1]), gid: m[2] === undefined ? undefined : Number(m[2]) };
+  const [uid, gid, extra] = value.split(':');
+  if (extra !== undefined || uid === undefined) throw new BerthError('InvalidArgument', `${where}: invalid --user "${value}": expected UID[:GID]`);
+  return { uid: parseId(uid, `${where}: --user`), gid: gid === undefined ? undefined : parseId(gid, `${where}: --user`) };
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -174,7 +181,13 @@ const COMMANDS: Record<string, Command> = {
     async run(p, g) {
       const [id] = positional(p, ['container-id'], 'run');
       const { runContainer } = await import('../runtime/operations/index.js');
-      return runContainer(await context(g), { id, ...createFlags(p, 'run'), detach: bool(p, 'detach'), stdio: ['inherit', 'inherit', 'inherit'] });
+      return runContainer(await context(g), {
+        id,
+        ...createFlags(p, 'run'),
+        detach: bool(p, 'detach'),
+        keep: bool(p, 'keep'),
+        stdio: ['inherit', 'inherit', 'inherit'],
+      });
     },
   },
   state: {
@@ -218,6 +231,8 @@ const COMMANDS: Record<string, Command> = {
     flags: EXEC_FLAGS,
     async run(p, g) {
       const [id, ...cmd] = positional(p, ['container-id'], 'exec', true);
+      if (multi(p, 'cgroup').length)
+        throw new BerthError('FailedPrecondition', 'exec: --cgroup (a sub-cgroup for the process) is not supported yet', { hint: 'leave it out: the process joins the container\'s cgroups' });
       const { buildExecProcess } = await import('./oci-exec.js');
       const { execInContainer } = await import('../runtime/operations/index.js');
       const ctx = await context(g);
@@ -227,7 +242,7 @@ const COMMANDS: Record<string, Command> = {
         env: multi(p, 'env'),
         tty: bool(p, 'tty'),
         user: str(p, 'user') === undefined ? undefined : parseUser(str(p, 'user')!, 'exec'),
-        additionalGids: multi(p, 'additional-gids').map(Number),
+        additionalGids: multi(p, 'additional-gids').map((g) => parseId(g, 'exec: --additional-gids')),
         caps: multi(p, 'cap'),
         noNewPrivs: bool(p, 'no-new-privs'),
         apparmor: str(p, 'apparmor'),
@@ -240,6 +255,7 @@ const COMMANDS: Record<string, Command> = {
         pidFile: str(p, 'pid-file'),
         consoleSocket: str(p, 'console-socket'),
         preserveFds: int(p, 'preserve-fds', 'exec'),
+        ignorePaused: bool(p, 'ignore-paused'),
         stdio: ['inherit', 'inherit', 'inherit'],
       });
     },

@@ -34,8 +34,12 @@ function readProcessFile(file: string): Process {
   }
   // Validate through the config validator so field errors name the path; the file holds only
   // a process, so the fields a config.json requires besides it are filled in.
-  const spec = validateSpec({ ociVersion: '1.0.0', root: { path: '/' }, process: value }, file);
-  return spec.process!;
+  return checkedProcess(value, file);
+}
+
+/** Validates a process through the config validator, so errors name the field. */
+function checkedProcess(value: unknown, where: string): Process {
+  return validateSpec({ ociVersion: '1.0.0', root: { path: '/' }, process: value }, where).process!;
 }
 
 export function buildExecProcess(ctx: RuntimeContext, id: string, cmd: string[], f: ExecFlags): Process {
@@ -44,7 +48,7 @@ export function buildExecProcess(ctx: RuntimeContext, id: string, cmd: string[],
   const base = ctx.store.load(id).config.process;
   const caps = base?.capabilities ?? {};
   const add = (set: string[] | undefined) => [...new Set([...(set ?? []), ...f.caps.map((c) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`))])];
-  return {
+  return checkedProcess({
     terminal: f.tty,
     args: cmd,
     env: [...(base?.env ?? []), ...f.env],
@@ -63,5 +67,5 @@ export function buildExecProcess(ctx: RuntimeContext, id: string, cmd: string[],
     apparmorProfile: f.apparmor ?? base?.apparmorProfile,
     selinuxLabel: f.processLabel ?? base?.selinuxLabel,
     oomScoreAdj: undefined,
-  };
+  }, 'exec');
 }

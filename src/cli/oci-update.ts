@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { BerthError } from '../errors.js';
 import type { Resources } from '../runtime/spec.js';
 import type { Parsed } from './args.js';
+import { validateSpec } from '../runtime/validate.js';
 
 interface Readers {
   int: (p: Parsed, name: string, where: string) => number | undefined;
@@ -55,5 +56,6 @@ export async function resourcesFromUpdateFlags(p: Parsed, r: Readers): Promise<R
   if (weight !== undefined) res.blockIO = { ...res.blockIO, weight };
   if (r.str(p, 'l3-cache-schema') !== undefined || r.str(p, 'mem-bw-schema') !== undefined)
     throw new BerthError('FailedPrecondition', 'update: Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported on this host');
-  return res;
+  // Checked like a config's linux.resources: a wrong type must not silently lift a limit.
+  return validateSpec({ ociVersion: '1.0.0', root: { path: '/' }, linux: { resources: res } }, 'update').linux!.resources!;
 }

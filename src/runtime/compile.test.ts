@@ -232,7 +232,6 @@ test('exec plan joins the given namespaces and forks without new ones', () => {
   const { plan } = compileExec({
     spec,
     process: { user: { uid: 1000, gid: 1000, additionalGids: [5] }, args: ['id'], cwd: '/tmp', terminal: false },
-    pid: 42,
     namespaces: [{ type: 'mount', path: '/proc/42/ns/mnt' }, { type: 'user', path: '/proc/42/ns/user' }],
     cgroupDirs: ['/sys/fs/cgroup/x'],
     foreground: true,

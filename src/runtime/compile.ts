@@ -474,8 +474,6 @@ export function compileCreate(o: CompileOptions): Compiled {
 export interface ExecCompileOptions {
   spec: Spec;
   process: Process;
-  /** Host pid of the container's init, whose namespaces are joined. */
-  pid: number;
   /** Namespace files of the init that differ from berth's own (type → /proc/pid/ns/x). */
   namespaces: { type: NamespaceType; path: string }[];
   cgroupDirs: string[];

@@ -105,9 +105,13 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
       rejectExited = rej;
     });
     exited.catch(() => undefined);
-    const timer = opts.timeoutMs
-      ? setTimeout(() => fail(new BerthError('Unavailable', `berth-exec did not finish starting the container within ${opts.timeoutMs} ms`)), opts.timeoutMs)
-      : undefined;
+    // The bound covers berth-exec's own work, not hooks (they have their own timeouts).
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (opts.timeoutMs)
+        timer = setTimeout(() => fail(new BerthError('Unavailable', `berth-exec did not finish starting the container within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    };
+    arm();
 
     let planOps: Plan = [];
     function fail(err: unknown): void {
@@ -137,8 +141,12 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
           case Msg.SYNC: {
             const tag = payload.toString('utf8');
             const handler = opts.onSync ?? (async () => '');
+            if (timer) clearTimeout(timer);
             handler(tag, pid).then(
-              (state) => channel.write(frameMessage(Msg.CONTINUE, Buffer.from(state))),
+              (state) => {
+                arm();
+                channel.write(frameMessage(Msg.CONTINUE, Buffer.from(state)));
+              },
               (err) => fail(err instanceof BerthError ? err : new BerthError('Internal', String(err), { cause: err })),
             );
             break;
@@ -202,8 +210,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
         planOps = plan;
         channel.write(frameMessage(Msg.PLAN, encodePlan(plan)));
       },
-      (err) => fail(err),
-    );
+    ).catch((err) => fail(err));
   });
 }
 

@@ -1,10 +1,9 @@
 // The container state store: one directory per container under the runtime root
 // (runc's layout: <root>/<id>/state.json, <root>/<id>/exec.fifo). Status is derived
-// from the process and the fifo, never stored, so it cannot go stale.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+// from the process, the fifo and the freezer (operations/context.ts), never stored.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
-import { processAlive } from '../host/proc.js';
 import { writeJsonAtomic } from '../host/fs-atomic.js';
 import type { Spec, State } from './spec.js';
 import { OCI_VERSION } from './spec.js';
@@ -106,15 +105,6 @@ export class StateStore {
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
-  /** Derives the status: creating (no pid), stopped (pid gone), created (fifo waits), paused, running. */
-  status(rec: ContainerRecord, isFrozen: () => boolean = () => false): Status {
-    if (!rec.pid) return 'creating';
-    if (!processAlive(rec.pid, rec.pidStartTime)) return 'stopped';
-    if (!rec.started && existsSync(this.fifoPath(rec.id))) return 'created';
-    if (isFrozen()) return 'paused';
-    return 'running';
-  }
-
   /** The OCI state document (what `state` prints and hooks receive). */
   ociState(rec: ContainerRecord, status: Status): State & { rootfs: string; created: string; owner: string } {
     const running = status !== 'stopped' && status !== 'creating';
@@ -129,9 +119,5 @@ export class StateStore {
       annotations: rec.annotations ?? {},
       owner: rec.owner,
     };
-  }
-
-  createdTime(id: string): Date {
-    return statSync(this.dir(id)).birthtime;
   }
 }

@@ -123,12 +123,13 @@ describe('validateSpec: process', () => {
     rejects((s) => (s.process.user.uid = 'root'), 'process.user.uid: expected a non-negative integer, got "root"');
     rejects((s) => (s.process.user.gid = -1), 'process.user.gid: expected a non-negative integer, got -1');
     rejects((s) => (s.process.user.uid = 1.5), 'process.user.uid: expected a non-negative integer, got 1.5');
-    rejects((s) => (s.process.user.uid = 2 ** 32), 'process.user.uid: expected an integer from 0 to 4294967295, got 4294967296');
+    rejects((s) => (s.process.user.uid = 2 ** 32), 'process.user.uid: expected an integer from 0 to 2147483647, got 4294967296');
+    rejects((s) => (s.process.user.uid = 2 ** 32 - 1), /process.user.uid: expected an integer from 0 to 2147483647/);
     rejects((s) => delete s.process.user.gid, 'process.user.gid: required field is missing');
     rejects((s) => delete s.process.user, 'process.user: required field is missing');
     rejects((s) => (s.process.user.additionalGids = [1, 'wheel']), 'process.user.additionalGids[1]: expected a non-negative integer, got "wheel"');
     rejects((s) => (s.process.user.umask = '022'), 'process.user.umask: expected a non-negative integer, got "022"');
-    accepts((s) => Object.assign(s.process.user, { uid: 4294967295, umask: 18, additionalGids: [1, 2], username: 'x' }));
+    accepts((s) => Object.assign(s.process.user, { uid: 2147483647, umask: 18, additionalGids: [1, 2], username: 'x' }));
   });
 
   it('requires non-empty args of strings', () => {

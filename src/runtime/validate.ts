@@ -74,6 +74,8 @@ function int(min: number, max: number): Rule {
 
 const uint16 = int(0, 0xffff);
 const uint32 = int(0, 0xffffffff);
+// uid/gid: (uid_t)-1 means "leave unchanged" to setresuid, so the top of the range is refused (as runc does).
+const id32 = int(0, 0x7fffffff);
 const int32 = int(-(2 ** 31), 2 ** 31 - 1);
 const uint64 = int(0, 2 ** 64);
 const int64 = int(-(2 ** 63), 2 ** 63);
@@ -214,7 +216,7 @@ const processRule = object(
   {
     terminal: bool,
     consoleSize: object({ height: req(uint32), width: req(uint32) }),
-    user: req(object({ uid: req(uint32), gid: req(uint32), umask: uint32, additionalGids: array(uint32), username: str })),
+    user: req(object({ uid: req(id32), gid: req(id32), umask: uint32, additionalGids: array(id32), username: str })),
     args: req(array(str, { nonEmpty: true })),
     commandLine: str,
     env: strings,

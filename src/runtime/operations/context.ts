@@ -58,8 +58,9 @@ export class RuntimeContext {
   async status(rec: ContainerRecord, cg = this.cgroupOf(rec)): Promise<Status> {
     if (!rec.pid) return 'creating';
     if (!processAlive(rec.pid, rec.pidStartTime)) return 'stopped';
-    if (!rec.started && existsSync(this.store.fifoPath(rec.id))) return 'created';
+    // Frozen first: a created container can be paused too (as with runc).
     if (cg && (await cg.state().catch(() => 'thawed')) === 'frozen') return 'paused';
+    if (!rec.started && existsSync(this.store.fifoPath(rec.id))) return 'created';
     return 'running';
   }
 

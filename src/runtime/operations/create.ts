@@ -91,6 +91,8 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     annotations: spec.annotations,
     config: spec,
   };
+  // First thing after the id is taken: a crash from here on leaves a state delete can read.
+  ctx.store.save(rec);
   // berth-exec starts while the cgroups are made (it waits for its plan before cloning).
   let planReady!: (plan: Plan) => void;
   let planFailed!: (err: unknown) => void;
@@ -116,7 +118,14 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       },
     });
     launching.catch(() => undefined);
-    cg = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
+    const candidate = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
+    // A cgroup other processes live in belongs to someone else: never adopt it (a failed
+    // create would kill them, a delete would take it away).
+    if ((await candidate.pids()).length > 0)
+      throw new BerthError('FailedPrecondition', `linux.cgroupsPath: cgroup ${candidate.joinDirs()[0]} already has processes`, {
+        hint: 'give each container a cgroup of its own',
+      });
+    cg = candidate;
     // Saved before anything exists on the host, so `delete` can clean up after a crash.
     rec.cgroup = cg.toJSON();
     ctx.store.save(rec);
@@ -151,7 +160,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     rec.pidStartTime = readProcStat(launched.pid)?.startTime;
     rec.started = o.startNow ? true : undefined;
     ctx.store.save(rec);
-    if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(launched.pid), { durable: false });
+    if (o.pidFile) writePidFile(o.pidFile, launched.pid);
     return { rec, launched, cg };
   } catch (err) {
     planFailed(err);
@@ -178,4 +187,13 @@ async function cleanupFailedCreate(
   }
   if (c.pid > 0) await runHooksWarnOnly(c.spec.hooks, 'poststop', ctx.store.ociState({ ...c.rec, pid: c.pid }, 'stopped'), ctx.warn);
   ctx.store.remove(c.id);
+}
+
+/** --pid-file, atomically (shims read it right after create returns). */
+export function writePidFile(file: string, pid: number): void {
+  try {
+    writeFileAtomic(resolve(file), String(pid), { durable: false });
+  } catch (err) {
+    throw new BerthError('InvalidArgument', `--pid-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
 }

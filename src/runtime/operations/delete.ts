@@ -12,7 +12,11 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
   } catch (err) {
     // runc's --force: a container that is already gone counts as deleted. containerd's shim
     // relies on it (it deletes once more with --force when it cleans up after a task).
-    if (force && isBerthError(err, 'NotFound')) return;
+    if (force && isBerthError(err, 'NotFound')) {
+      // A create killed before it wrote any state leaves just the reserved directory.
+      ctx.store.remove(id);
+      return;
+    }
     throw err;
   }
   const { rec, cg, status } = loaded;
@@ -29,11 +33,11 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force = f
     if (!(await waitForExit(rec.pid, rec.pidStartTime, 10_000)))
       throw new BerthError('Unavailable', `container "${id}": process ${rec.pid} did not die after SIGKILL within 10s`);
   }
-  // A create that was killed midway ("creating": no pid recorded) may have left processes
-  // in the cgroup; they go with it.
-  if (status === 'creating' && cg) {
+  // Whatever is still in the cgroup goes with it: processes that outlived init (no pid
+  // namespace of its own) or that a create killed midway left behind.
+  if (cg && (await cg.pids().catch(() => [])).length > 0) {
     await cg.kill('SIGKILL').catch(() => undefined);
-    if (rec.pid === 0) await waitForEmpty(() => cg.pids(), 10_000);
+    await waitForEmpty(() => cg.pids(), 10_000);
   }
   if (cg) await cg.destroy();
   if (rec.pid) await runHooksWarnOnly(rec.config.hooks, 'poststop', ctx.store.ociState(rec, 'stopped'), ctx.warn);

@@ -1,6 +1,5 @@
 // exec: run another process inside a running container's namespaces and cgroups.
 import { resolve } from 'node:path';
-import { writeFileAtomic } from '../../host/fs-atomic.js';
 import { BerthError } from '../../errors.js';
 import { formatPlan } from '../plan.js';
 import { compileExec, type ExecCompileOptions } from '../compile.js';
@@ -8,6 +7,7 @@ import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
 import type { NamespaceType, Process } from '../spec.js';
 import { differingNamespaces, type RuntimeContext } from './context.js';
 import { forwardSignals } from './signals-forward.js';
+import { writePidFile } from './create.js';
 
 const NS_TYPE: Record<string, NamespaceType> = {
   user: 'user', pid: 'pid', ipc: 'ipc', uts: 'uts', net: 'network', cgroup: 'cgroup', time: 'time', mnt: 'mount',
@@ -21,17 +21,18 @@ export interface ExecOptions {
   consoleSocket?: string;
   preserveFds?: number;
   stdio?: LaunchOptions['stdio'];
+  /** runc's --ignore-paused: exec even into a frozen container (the process starts frozen). */
+  ignorePaused?: boolean;
 }
 
 /** Runs the process; resolves with its exit code (foreground) or 0 once it runs (detached). */
 export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
   const { rec, cg, status } = await ctx.load(o.id);
-  if (status === 'paused') throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": it is paused`, { hint: 'resume it first' });
-  if (status !== 'running' && status !== 'created') throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": container is ${status}`, { hint: 'container not running' });
+  if (status === 'paused' && !o.ignorePaused) throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": it is paused`, { hint: 'resume it first' });
+  if (status !== 'running' && status !== 'created' && status !== 'paused') throw new BerthError('FailedPrecondition', `cannot exec in container "${o.id}": container is ${status}`, { hint: 'container not running' });
   const compileOpts: ExecCompileOptions = {
     spec: rec.config,
     process: o.process,
-    pid: rec.pid,
     namespaces: differingNamespaces(rec.pid).map((n) => ({ type: NS_TYPE[n.name], path: n.path })),
     cgroupDirs: cg ? cg.joinDirs() : [],
     consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : undefined,
@@ -50,7 +51,14 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
     timeoutMs: 30_000,
     onWarning: ctx.warn,
   });
-  if (o.pidFile) writeFileAtomic(resolve(o.pidFile), String(launched.pid), { durable: false });
+  if (o.pidFile) {
+    try {
+      writePidFile(o.pidFile, launched.pid);
+    } catch (err) {
+      process.kill(launched.pid, 'SIGKILL');
+      throw err;
+    }
+  }
   if (o.detach) return 0;
   const stopForwarding = forwardSignals(launched.pid);
   try {

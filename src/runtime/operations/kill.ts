@@ -6,6 +6,11 @@ import { parseSignal } from './signals.js';
 export async function killContainer(ctx: RuntimeContext, id: string, signal: string | undefined, all = false): Promise<void> {
   const sig = parseSignal(signal);
   const { rec, cg, status } = await ctx.load(id);
+  // --all reaches processes left in the cgroup after init ended (no pid namespace), as runc.
+  if (all && cg && status === 'stopped' && (await cg.pids()).length > 0) {
+    await cg.kill(sig);
+    return;
+  }
   if (status === 'stopped' || status === 'creating') throw notRunning(id, status, 'kill');
   if (all && cg) {
     await cg.kill(sig);

@@ -22,8 +22,9 @@ export async function listContainers(ctx: RuntimeContext) {
 /** Every pid in the container's cgroup (or just init when it has none). */
 export async function containerPids(ctx: RuntimeContext, id: string): Promise<number[]> {
   const { rec, cg, status } = await ctx.load(id);
-  if (status === 'stopped') return [];
-  return cg ? (await cg.pids()).sort((a, b) => a - b) : [rec.pid];
+  // The cgroup, whatever the status: processes can outlive init without a pid namespace.
+  if (cg) return (await cg.pids()).sort((a, b) => a - b);
+  return status === 'stopped' ? [] : [rec.pid];
 }
 
 /** `ps` table: the host's ps output limited to the container's pids (as runc does). */

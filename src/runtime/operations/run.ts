@@ -1,6 +1,7 @@
 // run: create + start in one go. Foreground (default): berth-exec stays the container's
 // parent, stdio is shared, signals are forwarded, and the exit status comes back; the
 // container is deleted when it ends. Detached: create then start.
+import { attachCleanupError } from '../../errors.js';
 import { exitCodeOf } from '../exec-channel.js';
 import { runHooksWarnOnly } from '../hooks.js';
 import type { RuntimeContext } from './context.js';
@@ -9,13 +10,22 @@ import { deleteContainer } from './delete.js';
 import { forwardSignals } from './signals-forward.js';
 import { startContainer } from './start.js';
 
-export type RunOptions = Omit<CreateOptions, 'foreground' | 'startNow'> & { detach?: boolean };
+export type RunOptions = Omit<CreateOptions, 'foreground' | 'startNow'> & {
+  detach?: boolean;
+  /** runc's --keep: leave the stopped container for `state`/`delete` instead of deleting it. */
+  keep?: boolean;
+};
 
 /** Runs a container; resolves with its exit code (0 once started, for detached runs). */
 export async function runContainer(ctx: RuntimeContext, o: RunOptions): Promise<number> {
   if (o.detach) {
     await createContainer(ctx, o);
-    await startContainer(ctx, o.id);
+    try {
+      await startContainer(ctx, o.id);
+    } catch (err) {
+      await deleteContainer(ctx, o.id, true).catch((e) => attachCleanupError(err, e));
+      throw err;
+    }
     return 0;
   }
   const { rec, launched } = await createContainer(ctx, {
@@ -31,6 +41,7 @@ export async function runContainer(ctx: RuntimeContext, o: RunOptions): Promise<
     return exitCodeOf(status);
   } finally {
     stopForwarding();
-    await deleteContainer(ctx, o.id, true);
+    // The container's exit code matters more than a failed clean-up: warn, do not throw.
+    if (!o.keep) await deleteContainer(ctx, o.id, true).catch((e) => ctx.warn(`delete ${o.id}: ${e instanceof Error ? e.message : String(e)}`));
   }
 }

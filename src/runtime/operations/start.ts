@@ -1,6 +1,6 @@
 // start: the container's init waits in OP_WAIT_START, blocked opening exec.fifo for
 // writing; opening it for reading releases it. Then poststart hooks run.
-import { closeSync, constants, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { BerthError } from '../../errors.js';
 import { processAlive } from '../../host/proc.js';
 import { runHooksWarnOnly } from '../hooks.js';
@@ -9,7 +9,15 @@ import { notRunning, type RuntimeContext } from './context.js';
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
   const { rec, status } = await ctx.load(id);
   if (status !== 'created') throw notRunning(id, status, 'start');
-  const fifo = ctx.store.fifoPath(id);
+  // Claim the fifo by renaming it: of two concurrent starts only one can; init holds its
+  // own handle on the fifo, so the name no longer matters to it.
+  const fifo = `${ctx.store.fifoPath(id)}.starting.${process.pid}`;
+  try {
+    renameSync(ctx.store.fifoPath(id), fifo);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notRunning(id, 'running', 'start');
+    throw err;
+  }
   const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const buf = Buffer.alloc(1);
