@@ -212,11 +212,20 @@ export class CgroupfsManager implements CgroupManager {
         if (errnoOf(err) !== 'ENOENT') throw new BerthError('Internal', `writing ${this.v2.dir}/cgroup.kill: ${errnoOf(err)}`, { cause: err });
       }
     }
-    for (const pid of await this.pids()) {
-      try {
-        process.kill(pid, signal);
-      } catch (err) {
-        if (errnoOf(err) !== 'ESRCH') throw new BerthError('Internal', `kill(${pid}, ${signal}): ${errnoOf(err)}`, { cause: err });
+    // Without cgroup.kill, a process forked between reading the list and the signals would
+    // escape a SIGKILL: go round until the cgroup lists nobody new (bounded).
+    const rounds = signal === 'SIGKILL' || signal === 9 ? 20 : 1;
+    const signalled = new Set<number>();
+    for (let round = 0; round < rounds; round++) {
+      const fresh = (await this.pids()).filter((p) => !signalled.has(p));
+      if (fresh.length === 0) break;
+      for (const pid of fresh) {
+        signalled.add(pid);
+        try {
+          process.kill(pid, signal);
+        } catch (err) {
+          if (errnoOf(err) !== 'ESRCH') throw new BerthError('Internal', `kill(${pid}, ${signal}): ${errnoOf(err)}`, { cause: err });
+        }
       }
     }
   }
