@@ -129,6 +129,14 @@ static int write_full(int fd, const void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN) {
+				/* a non-blocking pty master that is full: wait for room, lose nothing */
+				struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+				if (poll(&p, 1, -1) < 0 && errno != EINTR)
+					return -errno;
+				continue;
+			}
 			return -errno;
 		}
 		off += (size_t)n;
@@ -311,7 +319,7 @@ static int check_args(const struct plan_op *op, const struct op_spec *sp, char *
 
 		if (n < 0 && op->code == OP_USER)
 			n = 0;
-		if (n < 0 || (uint64_t)n * glen > (uint64_t)(op->nargs - nfixed))
+		if (n < 0 || (uint64_t)n > (uint64_t)(op->nargs - nfixed) / glen)
 			return berth_errf(err, errlen, 0, "plan: %s: argument %d (count %lld) does not match the %u arguments",
 					  sp->name, sp->count_idx, (long long)op->args[sp->count_idx].i, op->nargs), -EINVAL;
 		for (int64_t g = 0; g < n; g++)
@@ -673,7 +681,14 @@ static void foreground(struct exec_ctx *c, pid_t child, const sigset_t *fwd, int
 
 static pid_t clone_child(unsigned long flags)
 {
-	/* Raw clone with fork semantics: one child gets every new namespace (pid 1 in a new pid ns). */
+	/* Raw clone with fork semantics: one child gets every new namespace (pid 1 in a new pid ns).
+	 * CLONE_NEWTIME shares its bit with the exit signal in clone(2): unshare it here instead;
+	 * the child is the first process of the new time namespace. */
+	if (flags & CLONE_NEWTIME) {
+		if (unshare(CLONE_NEWTIME) < 0)
+			return -1;
+		flags &= ~(unsigned long)CLONE_NEWTIME;
+	}
 	return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
 
@@ -835,6 +850,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	c.chan = (int)fd;
+	/* The channel comes right after the preserved fds: anything above it was leaked to us by
+	 * whoever started berth and must not reach hooks or the container. */
+	syscall(SYS_close_range, (unsigned int)c.chan + 1, ~0U, 0);
+	/* A closed stdout (run -t | head) or channel must be an EPIPE we handle, not our death;
+	 * the container's process gets an empty signal mask again before it execs. */
+	{
+		sigset_t pipe;
+
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		sigprocmask(SIG_BLOCK, &pipe, NULL);
+	}
 
 	if (!running_sealed())
 		reexec_sealed(argv, c.chan);

@@ -82,7 +82,8 @@ enum berth_op {
 	                           send master over the console socket, make the slave fds 0,1,2 and ctty */
 	OP_FIFO_OPEN = 40,      /* (s:path) open the exec fifo O_PATH now; in the parent section the child
 	                           inherits it (it may not be able to reach the state dir itself) */
-	OP_WAIT_START = 41,     /* () first check that OP_EXEC's program resolves to an executable file
+	OP_WAIT_START = 41,     /* () TS emits it after OP_USER/OP_CAPS, just before exec.
+	                           First check that OP_EXEC's program resolves to an executable file
 	                           (so a bad argv[0] fails `create`, as with runc), send MSG_CHILD_DONE,
 	                           then open /proc/self/fd/<fifo> O_WRONLY (blocks until `start`), write "0" */
 	OP_APPARMOR = 42,       /* (s:profile) write "exec <profile>" to /proc/self/attr/apparmor/exec (or attr/exec) */

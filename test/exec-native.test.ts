@@ -198,6 +198,12 @@ describe('berth-exec', { skip }, () => {
     assert.match(e.message, /HOSTNAME: argument 0 must be a string/);
   });
 
+  test('a repeat count that would overflow is refused, not a crash', { timeout: 10_000 }, async () => {
+    const r = await runPlan([{ op: Op.SECCOMP_RULE, args: ['read', 0x7fff0000, 0, 2n ** 62n, 0, 1, 2, 3] }]);
+    assert.equal(r.code, 1, 'an error exit, not a signal');
+    assert.match(errorOf(r)?.message ?? '', /SECCOMP_RULE: argument 3 \(count/);
+  });
+
   test('a missing program fails at WAIT_START before MSG_CHILD_DONE', { timeout: 20_000 }, async () => {
     const fifo = path.join(tmp, 'fifo-missing');
     fs.rmSync(fifo, { force: true });

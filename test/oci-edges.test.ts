@@ -3,7 +3,7 @@
 // container, concurrent starts, and updates with the wrong type.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { Suite } from './helpers/suite.js';
 import { show, sleep } from './helpers/runtime.js';
 
@@ -95,4 +95,57 @@ test('update with a wrong type is refused and changes nothing', { skip: berthOnl
   if (cg) assert.equal(readFileSync(`/sys/fs/cgroup/pids${cg}/pids.max`, 'utf8').trim(), '50');
   await rt.delete(id, { force: true });
   await sleep(10);
+});
+
+test('a startContainer hook from the image runs with the process user and capabilities, not as root', { skip: berthOnly }, async () => {
+  const b = s.bundle({
+    args: ['/bin/sleep', '300'],
+    edit: (sp) => {
+      sp.process!.user = { uid: 1000, gid: 1000 };
+      sp.process!.noNewPrivileges = true;
+      sp.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'grep -E "^(Uid|CapEff|NoNewPrivs)" /proc/self/status > /tmp/hook.out'] }] };
+    },
+  });
+  const id = s.id('hookpriv');
+  assert.equal((await rt.create(id, b.dir)).code, 0);
+  assert.equal((await rt.start(id)).code, 0);
+  const out = await rt.exec(id, ['/bin/cat', '/tmp/hook.out']);
+  assert.match(out.stdout, /Uid:\s+1000/, show(out));
+  assert.match(out.stdout, /CapEff:\s+0+\n/);
+  assert.match(out.stdout, /NoNewPrivs:\s+1/);
+  await rt.delete(id, { force: true });
+});
+
+test('what fails before exec fails create, not start: an unmapped uid in a user namespace', { skip: berthOnly }, async () => {
+  const b = s.bundle({
+    args: ['/bin/true'],
+    edit: (sp) => {
+      sp.linux!.namespaces!.push({ type: 'user' });
+      sp.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      sp.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      sp.process!.user = { uid: 70000, gid: 0 };
+    },
+  });
+  const id = s.id('unmapped');
+  const r = await rt.create(id, b.dir);
+  assert.notEqual(r.code, 0, show(r));
+  assert.match(r.stderr, /setresuid 70000/);
+  assert.notEqual((await rt.cmd(['state', id])).code, 0, 'nothing left');
+});
+
+test('a relative program is found from the working directory', { skip: berthOnly }, async () => {
+  const b = s.bundle({ args: ['./true'], edit: (sp) => (sp.process!.cwd = '/bin') });
+  const id = s.id('relative');
+  const r = await rt.run(id, b.dir, { detach: true });
+  assert.equal(r.code, 0, show(r));
+  await rt.waitStatus(id, 'stopped');
+  await rt.delete(id);
+});
+
+test('a time namespace is really created', { skip: berthOnly }, async () => {
+  const b = s.bundle({ args: ['/bin/readlink', '/proc/self/ns/time'], edit: (sp) => sp.linux!.namespaces!.push({ type: 'time' }) });
+  const r = await rt.run(s.id('timens'), b.dir);
+  assert.equal(r.code, 0, show(r));
+  assert.match(r.stdout.trim(), /^time:\[\d+\]$/);
+  assert.notEqual(r.stdout.trim(), readlinkSync('/proc/self/ns/time'), "not the host's time namespace");
 });

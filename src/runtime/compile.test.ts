@@ -193,6 +193,8 @@ test('terminal: console socket in the parent, console after pivot; none given is
     x.linux!.namespaces = [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'uts' }];
   }), { consoleSocket: '/tmp/sock' }).plan;
   assert.ok(index(joined, Op.CONSOLE_SOCKET) < index(joined, Op.SETNS), 'connect before joining a mount namespace');
+  const withFifo = compile(baseSpec((x) => (x.linux!.namespaces = [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'uts' }])), { fifoPath: '/f' }).plan;
+  assert.ok(index(withFifo, Op.FIFO_OPEN) < index(withFifo, Op.SETNS), 'the fifo is made and opened before joining');
   assert.ok(index(plan, Op.CONSOLE) > index(plan, Op.PIVOT_ROOT));
   throwsField(() => compile(spec), /console-socket/);
   assert.equal(ops(compile(spec, { foreground: true }).plan, Op.CONSOLE_SOCKET).length, 0);
@@ -208,6 +210,8 @@ test('hooks: a sync point for host hooks, createContainer before pivot, startCon
   assert.ok(sync > 0 && sync < plan.indexOf(hooks[0]));
   assert.ok(plan.indexOf(hooks[0]) < index(plan, Op.PIVOT_ROOT));
   assert.ok(plan.indexOf(hooks[1]) > index(plan, Op.WAIT_START));
+  assert.ok(index(plan, Op.WAIT_START) > index(plan, Op.CAPS), 'start is awaited as the final user, after everything that can fail');
+  assert.ok(plan.indexOf(hooks[1]) > index(plan, Op.USER), 'startContainer hooks run unprivileged like the process');
   assert.equal(index(compile(baseSpec()).plan, Op.SYNC), -1);
 });
 

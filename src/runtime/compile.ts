@@ -129,7 +129,15 @@ export function compileProcess(
   proc: Process,
   spec: Spec,
   host: HostFacts,
-  opts: { closeFrom: number; path?: string; terminal?: boolean; warnings: string[] },
+  opts: {
+    closeFrom: number;
+    path?: string;
+    warnings: string[];
+    /** Ops to run as the final user, just before exec: waiting for `start` and the
+     *  startContainer hooks (so a hook from the image gets no more privilege than the
+     *  process, and everything that can fail has failed before `create` returns). */
+    beforeExec?: PlanOp[];
+  },
 ): PlanOp[] {
   const path = opts.path ?? 'process';
   const out: PlanOp[] = [];
@@ -165,6 +173,7 @@ export function compileProcess(
     opts.warnings.push(
       `${path}.capabilities: ${capabilityNames(dropped).join(', ')} left out: this host does not grant ${capabilityNames(dropped).length > 1 ? 'them' : 'it'} to berth (not in its bounding set)`,
     );
+  out.push(...(opts.beforeExec ?? []));
   if (nnp) out.push(...seccomp);
   out.push(op(Op.CLOSE_FDS, opts.closeFrom));
   const env = proc.env ?? [];
@@ -385,8 +394,10 @@ export function compileCreate(o: CompileOptions): Compiled {
   // ---- parent: cgroups, joined namespaces, console, clone ----
   for (const dir of o.cgroupDirs ?? []) plan.push(op(Op.CGROUP_JOIN, dir));
   if (o.deviceProgram) plan.push(op(Op.DEVICE_BPF, o.deviceProgram.cgroupDir, o.deviceProgram.insns, 'Apache-2.0'));
-  // Connect before joining any namespace: the socket's path is in the caller's mount namespace.
+  // Before joining any namespace: these paths are in the caller's mount namespace, and a
+  // user-namespaced child may not reach the state directory itself.
   if (proc.terminal && o.consoleSocket) plan.push(op(Op.CONSOLE_SOCKET, o.consoleSocket));
+  if (o.fifoPath) plan.push(op(Op.MKFIFO, o.fifoPath, 0o622), op(Op.FIFO_OPEN, o.fifoPath));
   // user first (it grants the rights to join the rest), mount last (paths resolve in the old one).
   const joinOrder: NamespaceType[] = ['user', 'pid', 'ipc', 'uts', 'network', 'cgroup', 'time', 'mount'];
   for (const t of joinOrder) {
@@ -396,8 +407,6 @@ export function compileCreate(o: CompileOptions): Compiled {
       plan.push(op(Op.SETNS, p, CLONE_FLAGS[t]));
     }
   }
-  // Opened here, as the caller: a user-namespaced child may not reach the state directory.
-  if (o.fifoPath) plan.push(op(Op.MKFIFO, o.fifoPath, 0o622), op(Op.FIFO_OPEN, o.fifoPath));
   if (proc.terminal && !o.consoleSocket && !o.foreground)
     throw new BerthError('InvalidArgument', 'process.terminal is true but no --console-socket was given', { hint: 'pass --console-socket, or run in the foreground' });
   let flags = 0;
@@ -462,12 +471,12 @@ export function compileCreate(o: CompileOptions): Compiled {
   plan.push(...compileRlimits(proc, o.host, warnings));
   if (proc.oomScoreAdj !== undefined) plan.push(op(Op.OOM_SCORE_ADJ, proc.oomScoreAdj));
   if (proc.terminal) plan.push(op(Op.CONSOLE, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0));
-  if (o.fifoPath) plan.push(op(Op.WAIT_START));
+  const beforeExec: PlanOp[] = o.fifoPath ? [op(Op.WAIT_START)] : [];
   for (const h of hooks.startContainer ?? []) {
     const args = h.args ?? [h.path];
-    plan.push(op(Op.HOOK, h.path, h.timeout ?? 0, args.length, ...args, ...(h.env ?? [])));
+    beforeExec.push(op(Op.HOOK, h.path, h.timeout ?? 0, args.length, ...args, ...(h.env ?? [])));
   }
-  plan.push(...compileProcess(proc, spec, o.host, { closeFrom: 3 + (o.preserveFds ?? 0), warnings }));
+  plan.push(...compileProcess(proc, spec, o.host, { closeFrom: 3 + (o.preserveFds ?? 0), warnings, beforeExec }));
   return { plan, warnings, rootfs };
 }
 
