@@ -43,10 +43,10 @@
 /* ------------------------------------------------------------- paths in the root */
 
 /* Opens path inside root: symlinks and ".." cannot leave it, no magic links. */
-static int open_in_root(const char *root, const char *path, int flags)
+static int open_in_root_resolve(const char *root, const char *path, int flags, uint64_t resolve)
 {
 	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve };
 	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	long fd;
 	int e;
@@ -57,6 +57,11 @@ static int open_in_root(const char *root, const char *path, int flags)
 	e = errno;
 	close(rfd);
 	return fd < 0 ? -e : (int)fd;
+}
+
+static int open_in_root(const char *root, const char *path, int flags)
+{
+	return open_in_root_resolve(root, path, flags, 0);
 }
 
 static int is_root(const char *root)
@@ -231,8 +236,15 @@ static int op_mount(struct exec_ctx *c, const struct plan_op *op, char *err, siz
 	const char *tpath;
 	int fd, r = 0;
 
+	/* procfs and sysfs go only on ordinary directories: an image must not redirect them
+	 * through symlinks to where later writes (LSM labels, sysctls) would be faked. */
+	int kernelfs = !strcmp(fstype, "proc") || !strcmp(fstype, "sysfs");
+
 	shown(show, sizeof show, root, target);
-	fd = open_in_root(root, target, O_PATH);
+	fd = open_in_root_resolve(root, target, O_PATH, kernelfs ? RESOLVE_NO_SYMLINKS : 0);
+	if (fd == -ELOOP && kernelfs)
+		return berth_errf(err, errlen, ELOOP, "mount %s on %s: a symlink is in the way; %s must be mounted on an ordinary directory",
+				  fstype, show, fstype);
 	if (fd == -ENOENT && (mf & BERTH_MNT_ENOENT_OK))
 		return 0;
 	if (fd == -ENOENT && (mf & BERTH_MNT_MKDIR)) {

@@ -149,3 +149,14 @@ test('a time namespace is really created', { skip: berthOnly }, async () => {
   assert.match(r.stdout.trim(), /^time:\[\d+\]$/);
   assert.notEqual(r.stdout.trim(), readlinkSync('/proc/self/ns/time'), "not the host's time namespace");
 });
+
+test('procfs is not mounted through a symlink in the image', { skip: berthOnly }, async () => {
+  const b = s.bundle({ args: ['/bin/true'] });
+  const { rmSync, mkdirSync, symlinkSync } = await import('node:fs');
+  rmSync(`${b.rootfs}/proc`, { recursive: true, force: true });
+  mkdirSync(`${b.rootfs}/vol/p`, { recursive: true });
+  symlinkSync('/vol/p', `${b.rootfs}/proc`);
+  const r = await rt.run(s.id('procln'), b.dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /mount proc on .*proc: a symlink is in the way/, show(r));
+});
