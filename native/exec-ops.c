@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -482,8 +484,14 @@ static int write_self(const char *path, const char *data, size_t len)
 
 		if (tries)
 			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		struct statfs sf;
+
 		if (fd < 0) {
 			e = errno;
+		} else if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
+			/* only ever write through a real procfs: an image could put a fake one there */
+			e = EXDEV;
+			close(fd);
 		} else {
 			n = write(fd, data, len);
 			e = n == (ssize_t)len ? 0 : (n < 0 ? errno : EIO);
