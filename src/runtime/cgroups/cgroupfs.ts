@@ -173,3 +173,15 @@ export function readdirOr(dir: string): string[] {
     return [];
   }
 }
+
+/** cpuset.cpus / cpuset.mems: the same files on v1 and v2. */
+export async function writeCpuset(c: CgroupDir, cpu: { cpus?: string; mems?: string }, field: string): Promise<void> {
+  if (cpu.cpus !== undefined) await c.write('cpuset.cpus', cpu.cpus, `${field}.cpu.cpus`);
+  if (cpu.mems !== undefined) await c.write('cpuset.mems', cpu.mems, `${field}.cpu.mems`);
+}
+
+/** pids.max on v1 and v2: 0 leaves the limit as it is (as runc), a negative one lifts it. */
+export async function writePids(c: CgroupDir, p: { limit: number }, field: string): Promise<void> {
+  if (p.limit === 0) return;
+  await c.write('pids.max', p.limit > 0 ? p.limit : 'max', `${field}.pids.limit`);
+}

@@ -6,7 +6,7 @@ import { dirname, relative } from 'node:path';
 import { BerthError } from '../../errors.js';
 import type { BlockIO, Cpu, DeviceCgroup, HugepageLimit, Memory, Network, Pids } from '../spec.js';
 import { checkPageSize, UINT64_MAX, type ApplyOptions, type CgroupBackend, type Group, type Rdma } from './backend.js';
-import { CgroupDir, readdirOr, errnoOf, parseKeyValues, parseLimit, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
+import { CgroupDir, readdirOr, writeCpuset, writePids, errnoOf, parseKeyValues, parseLimit, parseNumber, sleep, type CgroupIo } from './cgroupfs.js';
 import type { BlkioEntry, CgroupStats, FreezerState } from './types.js';
 import { rdmaLines } from './v1.js';
 
@@ -178,14 +178,12 @@ export class V2Cgroup implements CgroupBackend {
     if (cpu.idle !== undefined) await c.write('cpu.idle', cpu.idle, `${f}.idle`);
   }
 
-  async cpuset(cpu: Cpu, o: ApplyOptions): Promise<void> {
-    const c = this.dirFor('cpuset', o);
-    if (cpu.cpus !== undefined) await c.write('cpuset.cpus', cpu.cpus, `${o.field}.cpu.cpus`);
-    if (cpu.mems !== undefined) await c.write('cpuset.mems', cpu.mems, `${o.field}.cpu.mems`);
+  cpuset(cpu: Cpu, o: ApplyOptions): Promise<void> {
+    return writeCpuset(this.dirFor('cpuset', o), cpu, o.field);
   }
 
-  async pids(p: Pids, o: ApplyOptions): Promise<void> {
-    await this.dirFor('pids', o).write('pids.max', p.limit > 0 ? p.limit : 'max', `${o.field}.pids.limit`);
+  pids(p: Pids, o: ApplyOptions): Promise<void> {
+    return writePids(this.dirFor('pids', o), p, o.field);
   }
 
   async blockIO(b: BlockIO, o: ApplyOptions): Promise<void> {
