@@ -1,3 +1,17 @@
 // Kernel-facing helpers shared by every layer.
 export { readProcStat, parseProcStat, processAlive, listPids, readLinkOr, waitForExit, type ProcStat } from './proc.js';
 export { writeFileAtomic, writeJsonAtomic, type WriteOptions } from './fs-atomic.js';
+export {
+  mknod,
+  lsetxattr,
+  lgetxattr,
+  llistxattr,
+  mount,
+  umount2,
+  mountOverlay,
+  MS_RDONLY,
+  MS_BIND,
+  MS_REC,
+  MNT_DETACH,
+  type OverlayOptions,
+} from './sys.js';
