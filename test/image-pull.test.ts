@@ -80,6 +80,7 @@ async function prepareTars(...sets: Array<Record<string, string>>): Promise<void
 }
 
 after(() => {
+  const leftover = mountsUnder(temps).map((m) => m.mountPoint);
   for (const dir of temps) {
     for (const m of mountsUnder([dir]).reverse()) {
       try {
@@ -90,6 +91,7 @@ after(() => {
     }
     rmSync(dir, { recursive: true, force: true });
   }
+  assert.deepEqual(leftover, [], 'no mount is left behind');
 });
 
 describe('pull and push against Debian\'s registry', { skip }, () => {
@@ -139,9 +141,11 @@ describe('pull and push against Debian\'s registry', { skip }, () => {
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, 'made by berth\n');
       } finally {
+        await runtime.delete('image-pull-test', { force: true });
         unmountAll(bundle.rootfs);
         await images.releaseRootfs('pull-test');
         await bundle.cleanup();
+        await runtime.dispose();
       }
 
       const removed = await images.remove(name());
