@@ -56,4 +56,13 @@ for _ in $(seq 50); do oci state demo | grep -q '"stopped"' && break; sleep 0.1;
 oci state demo | grep -E '"status"'
 oci delete demo
 oci list
+
+say "images: a directory becomes an image; push, pull, unpack into overlay snapshots, run"
+mkdir -p "$work/image-src"/{bin,proc,sys,dev,tmp,etc}
+cp /bin/busybox "$work/image-src/bin/"
+for a in sh echo cat ls; do ln -s busybox "$work/image-src/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$work/image-src/etc/passwd"
+echo 'a busybox image berth made, pushed and pulled' >"$work/image-src/etc/motd"
+node scripts/image-demo.mjs "$work"
+
 say "done: nothing is left behind (state, cgroups and mounts are gone)"
