@@ -1148,24 +1148,66 @@ static int write_attr(const char *what, const char *data, char *err, size_t errl
 	return 0;
 }
 
+/* ------------------------------------------------------------- cgroups */
+
+int berth_join_cgroup_procs(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX], pid[16];
+	int fd, r;
+
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return berth_errf(err, errlen, errno, "join cgroup %s", dir);
+	r = write(fd, pid, strlen(pid)) < 0 ? -errno : 0;
+	close(fd);
+	return r < 0 ? berth_errf(err, errlen, -r, "join cgroup %s", dir) : 0;
+}
+
+/*
+ * A write to cgroup.procs takes the kernel's global threadgroup lock for writing, and the
+ * first writer after a quiet spell waits for an RCU grace period (5-25 ms here) to get it.
+ * Two ways around it, same result:
+ *  - cgroup v1: "0" written to <dir>/tasks moves the calling thread alone, which needs no
+ *    threadgroup lock; berth-exec has a single thread, so the thread is the process.
+ *  - cgroup v2 (no tasks file): when a clone follows, keep the directory and let clone3
+ *    place the child in it (CLONE_INTO_CGROUP, exec.c); berth-exec itself stays out. Where
+ *    that cannot be done, exec.c falls back to cgroup.procs before a plain clone.
+ */
+static int join_cgroup(struct exec_ctx *c, size_t index, const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	snprintf(path, sizeof path, "%s/tasks", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		r = write(fd, "0", 1) < 0 ? -errno : 0;
+		close(fd);
+		return r < 0 ? berth_errf(err, errlen, -r, "join cgroup %s", dir) : 0;
+	}
+	if (errno != ENOENT)
+		return berth_errf(err, errlen, errno, "join cgroup %s", dir);
+	if (c->will_clone && c->clone_cgroup < 0) {
+		fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return berth_errf(err, errlen, errno, "join cgroup %s", dir);
+		c->clone_cgroup = fd;
+		c->clone_cgroup_index = (long)index;
+		return 0;
+	}
+	return berth_join_cgroup_procs(dir, err, errlen);
+}
+
 int berth_run_op(struct exec_ctx *c, size_t index, char *err, size_t errlen)
 {
 	const struct plan_op *op = &c->ops[index];
 	int r, fd;
 
 	switch (op->code) {
-	case OP_CGROUP_JOIN: {
-		char path[PATH_MAX], pid[16];
-
-		snprintf(path, sizeof path, "%s/cgroup.procs", S(0));
-		snprintf(pid, sizeof pid, "%d", (int)getpid());
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return berth_errf(err, errlen, errno, "join cgroup %s", S(0));
-		r = write(fd, pid, strlen(pid)) < 0 ? -errno : 0;
-		close(fd);
-		return r < 0 ? berth_errf(err, errlen, -r, "join cgroup %s", S(0)) : 0;
-	}
+	case OP_CGROUP_JOIN:
+		return join_cgroup(c, index, S(0), err, errlen);
 	case OP_SETNS:
 		fd = open(S(0), O_RDONLY | O_CLOEXEC);
 		if (fd < 0)

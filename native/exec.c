@@ -679,15 +679,54 @@ static void foreground(struct exec_ctx *c, pid_t child, const sigset_t *fwd, int
 	exit(0);
 }
 
-static pid_t clone_child(unsigned long flags)
+/* struct clone_args of clone3(2), up to .cgroup (CLONE_ARGS_SIZE_VER2). */
+struct berth_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+#define BERTH_CLONE_INTO_CGROUP 0x200000000ULL
+
+/*
+ * Raw clone with fork semantics: one child gets every new namespace (pid 1 in a new pid ns).
+ * Sets *unshare_cgroupns when the child must create its cgroup namespace itself.
+ */
+static pid_t clone_child(struct exec_ctx *c, unsigned long flags, int *unshare_cgroupns)
 {
-	/* Raw clone with fork semantics: one child gets every new namespace (pid 1 in a new pid ns).
-	 * CLONE_NEWTIME shares its bit with the exit signal in clone(2): unshare it here instead;
+	char err[BERTH_ERRLEN];
+
+	*unshare_cgroupns = 0;
+	/* CLONE_NEWTIME shares its bit with the exit signal in clone(2): unshare it here instead;
 	 * the child is the first process of the new time namespace. */
 	if (flags & CLONE_NEWTIME) {
 		if (unshare(CLONE_NEWTIME) < 0)
 			return -1;
 		flags &= ~(unsigned long)CLONE_NEWTIME;
+	}
+	if (c->clone_cgroup >= 0) {
+		/* clone3 makes the new cgroup namespace before it moves the child into the cgroup,
+		 * which would root the namespace at our cgroup: the child unshares it instead, as
+		 * its first act, once it is where it belongs. */
+		struct berth_clone_args args = {
+			.flags = (flags & ~(unsigned long)CLONE_NEWCGROUP) | BERTH_CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD,
+			.cgroup = (uint64_t)c->clone_cgroup,
+		};
+		pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+
+		if (pid >= 0) {
+			*unshare_cgroupns = (flags & CLONE_NEWCGROUP) != 0;
+			return pid;
+		}
+		/* No clone3 or no CLONE_INTO_CGROUP (kernel < 5.7), or the kernel refused: join the
+		 * plain way, which names the cgroup if that is what fails, and clone as usual. */
+		int r;
+
+		err[0] = 0;
+		r = berth_join_cgroup_procs(c->ops[c->clone_cgroup_index].args[0].s, err, sizeof err);
+		if (r < 0) {
+			send_error(c->chan, c->clone_cgroup_index, -r, err);
+			return -2;
+		}
 	}
 	return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
@@ -699,6 +738,7 @@ static int run_with_clone(struct exec_ctx *c, size_t clone_idx, size_t child_idx
 	int foreground_mode = has_op(ops, c->nops, OP_FOREGROUND);
 	sigset_t fwd, old;
 	pid_t pid;
+	int unshare_cgroupns;
 	char err[BERTH_ERRLEN];
 	char ch;
 	ssize_t n;
@@ -724,7 +764,13 @@ static int run_with_clone(struct exec_ctx *c, size_t clone_idx, size_t child_idx
 	}
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 
-	pid = clone_child((unsigned long)ops[clone_idx].args[0].i);
+	pid = clone_child(c, (unsigned long)ops[clone_idx].args[0].i, &unshare_cgroupns);
+	if (c->clone_cgroup >= 0) {
+		close(c->clone_cgroup);
+		c->clone_cgroup = -1;
+	}
+	if (pid == -2)
+		return 1;
 	if (pid < 0) {
 		berth_errf(err, sizeof err, errno, "clone with flags 0x%llx",
 			   (unsigned long long)ops[clone_idx].args[0].i);
@@ -742,6 +788,11 @@ static int run_with_clone(struct exec_ctx *c, size_t clone_idx, size_t child_idx
 			close(cons[0]);
 		c->sync = sp[1];
 		c->in_child = 1;
+		if (unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+			send_error(c->chan, (long)clone_idx, errno, "unshare the cgroup namespace failed");
+			write_full(c->sync, "E", 1);
+			_exit(1);
+		}
 		if (read(c->sync, &ch, 1) != 1 || ch != 'G')
 			_exit(1);
 		run_ops(c, child_idx + 1, c->nops);
@@ -827,7 +878,7 @@ static int run_with_clone(struct exec_ctx *c, size_t clone_idx, size_t child_idx
 int main(int argc, char **argv)
 {
 	struct exec_ctx c = { .chan = -1, .sync = -1, .console_sock = -1, .fifo = -1,
-			      .rootfs = "/", .exec_index = -1 };
+			      .rootfs = "/", .exec_index = -1, .clone_cgroup = -1 };
 	const char *chan_env = getenv("_BERTH_CHANNEL_FD");
 	char err[BERTH_ERRLEN];
 	char *plan = NULL;
@@ -897,6 +948,7 @@ int main(int argc, char **argv)
 	}
 	c.ops = ops;
 	c.nops = nops;
+	c.will_clone = clone_idx >= 0;
 	for (size_t i = 0; i < nops; i++)
 		if (ops[i].code == OP_EXEC)
 			c.exec_index = (long)i;

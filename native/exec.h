@@ -46,6 +46,9 @@ struct exec_ctx {
 	const struct plan_op *ops;
 	size_t nops;
 	long exec_index;            /* index of OP_EXEC, or -1 */
+	int will_clone;             /* the plan has OP_CLONE */
+	int clone_cgroup;           /* cgroup v2 dir (O_PATH) the child is cloned into, or -1 */
+	long clone_cgroup_index;    /* the OP_CGROUP_JOIN that named it */
 };
 
 /* Formats "<what>: strerror(e)" into err and returns -e. */
@@ -59,5 +62,7 @@ void berth_warn(struct exec_ctx *c, const char *fmt, ...) __attribute__((format(
 int berth_child_done(struct exec_ctx *c, char *err, size_t errlen);
 /* exec-ops.c: runs one op of the child or parent sections (not the section markers). */
 int berth_run_op(struct exec_ctx *c, size_t index, char *err, size_t errlen);
+/* Writes our pid to dir/cgroup.procs (the plain way to join any cgroup). Returns 0 or -errno. */
+int berth_join_cgroup_procs(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -33,7 +33,7 @@
 
 enum berth_op {
 	/* ---- parent section ---- */
-	OP_CGROUP_JOIN = 1,     /* (s:dir) write own pid to dir/cgroup.procs */
+	OP_CGROUP_JOIN = 1,     /* (s:dir) join dir: v1 "0" > tasks; v2 the next clone lands there (CLONE_INTO_CGROUP) */
 	OP_SETNS = 2,           /* (s:path, i:nstype CLONE_NEW*) join an existing namespace */
 	OP_CONSOLE_SOCKET = 3,  /* (s:path) connect AF_UNIX stream; the child sends the pty master there */
 	OP_DEVICE_BPF = 4,      /* (s:cgroup dir, s:insns as raw struct bpf_insn bytes, s:license)

@@ -44,6 +44,16 @@ test('plans survive the wire format: ints, bigints, strings with NUL terminators
   assert.match(formatPlan(back), /MOUNT "proc" "\/proc"/);
 });
 
+test('64-bit integers keep their two\'s complement on the wire, whatever their size', () => {
+  const values = [0, 1, -1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, -(2 ** 32), 2 ** 53 - 1, -(2 ** 53) + 1, 0x7fff0000, -0x50000];
+  const buf = encodePlan([{ op: Op.CAPS, args: values }]);
+  values.forEach((v, i) => assert.equal(buf.readBigInt64LE(8 + 4 + i * 9 + 1), BigInt(v), String(v)));
+  assert.deepEqual(decodePlan(buf)[0].args, values);
+  assert.deepEqual(decodePlan(encodePlan([{ op: Op.CAPS, args: [-(1n << 63n), (1n << 64n) - 1n] }]))[0].args, [-(1n << 63n), -1]);
+  const bytes = decodePlan(encodePlan([{ op: Op.DEVICE_BPF, args: ['/x', new Uint8Array([0, 1, 2]), 'x', 'x'] }]))[0].args;
+  assert.deepEqual(bytes, ['/x', '\u0000\u0001\u0002', 'x', 'x']);
+});
+
 test('channel frames split and joined at any byte boundary', () => {
   const a = frameMessage(Msg.PID, Buffer.from([1, 0, 0, 0]));
   const b = frameMessage(Msg.CHILD_DONE);

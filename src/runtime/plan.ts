@@ -99,32 +99,49 @@ export function opName(code: number): string {
 
 /** Serialises a plan to the wire format described in native/plan.h. */
 export function encodePlan(plan: Plan): Buffer {
-  const chunks: Buffer[] = [];
-  const header = Buffer.alloc(8);
-  header.write(PLAN_MAGIC, 0, 'latin1');
-  header.writeUInt32LE(PLAN_VERSION, 4);
-  chunks.push(header);
-  for (const { op, args } of plan) {
-    const h = Buffer.alloc(4);
-    h.writeUInt16LE(op, 0);
-    h.writeUInt16LE(args.length, 2);
-    chunks.push(h);
+  // Sized first, then written into one buffer: a plan has ~1,000 arguments (most of them
+  // seccomp rules), and a Buffer per argument cost more than the rest of the plan work.
+  const strings = new Map<string, Buffer>();
+  let size = 8;
+  for (const { args } of plan) {
+    size += 4;
     for (const arg of args) {
-      if (typeof arg === 'number' || typeof arg === 'bigint') {
-        const b = Buffer.alloc(9);
-        b.writeUInt8(0, 0);
-        b.writeBigInt64LE(BigInt.asIntN(64, BigInt(arg)), 1);
-        chunks.push(b);
-      } else {
-        const bytes = typeof arg === 'string' ? Buffer.from(arg, 'utf8') : Buffer.from(arg);
-        const b = Buffer.alloc(5);
-        b.writeUInt8(1, 0);
-        b.writeUInt32LE(bytes.length, 1);
-        chunks.push(b, bytes, Buffer.from([0]));
+      if (typeof arg === 'number' || typeof arg === 'bigint') size += 9;
+      else {
+        const bytes = typeof arg === 'string' ? Buffer.from(arg, 'utf8') : arg;
+        if (typeof arg === 'string') strings.set(arg, bytes as Buffer);
+        size += 6 + bytes.length;
       }
     }
   }
-  return Buffer.concat(chunks);
+  const buf = Buffer.alloc(size);
+  buf.write(PLAN_MAGIC, 0, 'latin1');
+  let off = buf.writeUInt32LE(PLAN_VERSION, 4);
+  for (const { op, args } of plan) {
+    off = buf.writeUInt16LE(op, off);
+    off = buf.writeUInt16LE(args.length, off);
+    for (const arg of args) {
+      if (typeof arg === 'number' || typeof arg === 'bigint') {
+        off = writeInt64(buf, arg, buf.writeUInt8(0, off));
+      } else {
+        const bytes = typeof arg === 'string' ? strings.get(arg)! : arg;
+        off = buf.writeUInt32LE(bytes.length, buf.writeUInt8(1, off));
+        buf.set(bytes, off);
+        off += bytes.length + 1; // the NUL is already there (Buffer.alloc)
+      }
+    }
+  }
+  return buf;
+}
+
+/** i64 little endian; safe integers without a detour through BigInt. */
+function writeInt64(buf: Buffer, v: number | bigint, off: number): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) {
+    const hi = Math.floor(v / 2 ** 32);
+    buf.writeUInt32LE(v - hi * 2 ** 32, off);
+    return buf.writeInt32LE(hi, off + 4);
+  }
+  return buf.writeBigInt64LE(BigInt.asIntN(64, BigInt(v)), off);
 }
 
 /** Parses the wire format back (tests and debugging: `berth-oci --debug` prints plans). */

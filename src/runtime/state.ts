@@ -1,7 +1,7 @@
 // The container state store: one directory per container under the runtime root
 // (runc's layout: <root>/<id>/state.json, <root>/<id>/exec.fifo). Status is derived
 // from the process, the fifo and the freezer (operations/context.ts), never stored.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { writeJsonAtomic } from '../host/fs-atomic.js';
@@ -102,7 +102,21 @@ export class StateStore {
   }
 
   remove(id: string): void {
-    rmSync(this.dir(id), { recursive: true, force: true });
+    const dir = this.dir(id);
+    // What create leaves (state.json, exec.fifo) goes with one call each; anything else
+    // (a temp file of a crashed save) falls to the recursive removal.
+    for (const name of ['state.json', 'exec.fifo']) {
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // absent, or the recursive removal below reports it
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** The OCI state document (what `state` prints and hooks receive). */

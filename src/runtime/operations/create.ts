@@ -91,8 +91,23 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
     annotations: spec.annotations,
     config: spec,
   };
-  // First thing after the id is taken: a crash from here on leaves a state delete can read.
-  ctx.store.save(rec);
+  try {
+    const candidate = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
+    // A cgroup other processes live in belongs to someone else: never adopt it (a failed
+    // create would kill them, a delete would take it away).
+    if ((await candidate.pids()).length > 0)
+      throw new BerthError('FailedPrecondition', `linux.cgroupsPath: cgroup ${candidate.joinDirs()[0]} already has processes`, {
+        hint: 'give each container a cgroup of its own',
+      });
+    cg = candidate;
+    // Saved before anything exists on the host, so `delete` can clean up after a crash (a
+    // crash before this leaves only the reserved directory, which `delete --force` removes).
+    rec.cgroup = cg.toJSON();
+    ctx.store.save(rec);
+  } catch (err) {
+    ctx.store.remove(o.id);
+    throw err;
+  }
   // berth-exec starts while the cgroups are made (it waits for its plan before cloning).
   let planReady!: (plan: Plan) => void;
   let planFailed!: (err: unknown) => void;
@@ -118,20 +133,13 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       },
     });
     launching.catch(() => undefined);
-    const candidate = await ctx.newCgroupManager(o.id, spec.linux?.cgroupsPath);
-    // A cgroup other processes live in belongs to someone else: never adopt it (a failed
-    // create would kill them, a delete would take it away).
-    if ((await candidate.pids()).length > 0)
-      throw new BerthError('FailedPrecondition', `linux.cgroupsPath: cgroup ${candidate.joinDirs()[0]} already has processes`, {
-        hint: 'give each container a cgroup of its own',
-      });
-    cg = candidate;
-    // Saved before anything exists on the host, so `delete` can clean up after a crash.
-    rec.cgroup = cg.toJSON();
-    ctx.store.save(rec);
     await cg.create();
-    rec.cgroup = cg.toJSON();
-    ctx.store.save(rec);
+    // Parents it had to make are recorded too (the default parent already is).
+    const made = cg.toJSON();
+    if (JSON.stringify(made) !== JSON.stringify(rec.cgroup)) {
+      rec.cgroup = made;
+      ctx.store.save(rec);
+    }
     const devices = effectiveDeviceRules(spec);
     for (const w of await cg.apply({ ...spec.linux?.resources, devices }, 'linux.resources')) ctx.warn(w.message);
     const program = cg.deviceProgram(devices);
