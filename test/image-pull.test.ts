@@ -4,7 +4,9 @@
 // come from the in-process fake registry.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -284,4 +286,127 @@ describe('pull faults (fake registry)', { skip: isRoot ? undefined : 'needs root
       images.close();
     }
   });
+
+  test('cancelling a pull keeps the partial layer, and the next pull resumes it', async () => {
+    const files = { 'big.bin': randomBytes(256 * 1024).toString('base64') };
+    await prepareTars(files);
+    const img = publishToFake(fake, 'cancel/me', { files });
+    fake.putManifest('cancel/me', MediaType.ociManifest, img.manifest, 'v1');
+    const half = Math.floor(img.layer.length / 2);
+    fake.inject({ method: 'GET', path: img.layerDigest, action: { kind: 'stall-after', bytes: half } });
+    const images = await openService();
+    try {
+      const abort = new AbortController();
+      const pulling = images.pull(`${fake.host}/cancel/me:v1`, {
+        signal: abort.signal,
+        onProgress: (e) => {
+          if (e.status === 'Downloading' && (e.current ?? 0) >= half) abort.abort(new Error('cancelled by the test'));
+        },
+      });
+      await assert.rejects(pulling, /cancelled by the test|abort/i);
+      assert.equal((await images.ctx.images.list()).length, 0, 'no record for a cancelled pull');
+      await images.pull(`${fake.host}/cancel/me:v1`);
+      const resumed = fake.requests.filter((r) => r.url.includes(img.layerDigest) && r.headers.range === `bytes=${half}-`);
+      assert.equal(resumed.length, 1, 'the second pull asked only for the missing half');
+    } finally {
+      images.close();
+    }
+  });
+
+  test('kill -9 in the middle of a pull leaves a store the next pull completes', async () => {
+    const files = { 'killed.bin': randomBytes(256 * 1024).toString('base64') };
+    await prepareTars(files);
+    const img = publishToFake(fake, 'kill/me', { files });
+    fake.putManifest('kill/me', MediaType.ociManifest, img.manifest, 'v1');
+    fake.inject({ method: 'GET', path: img.layerDigest, action: { kind: 'stall-after', bytes: Math.floor(img.layer.length / 3) } });
+    const root = tempDir('killed-pull');
+    const script = join(tempDir('killer'), 'pull.mjs');
+    writeFileSync(
+      script,
+      `const { ImageService, credentialStoreFrom } = await import(${JSON.stringify(new URL('../src/image/index.js', import.meta.url).href)});
+const images = await ImageService.open({ root: ${JSON.stringify(root)}, snapshotter: 'overlay', credentials: credentialStoreFrom({}) });
+await images.pull(${JSON.stringify(`${fake.host}/kill/me:v1`)}, { onProgress: (e) => { if (e.status === 'Downloading') process.stdout.write('downloading\\n'); } });
+`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((done, fail) => {
+      child.stdout.on('data', () => done());
+      child.on('exit', (code) => fail(new Error(`the pulling child exited early (${code})`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((done) => child.on('exit', done));
+
+    const images = await ImageService.open({ root, snapshotter: 'overlay', credentials: credentialStoreFrom({}) });
+    try {
+      assert.equal((await images.ctx.images.list()).length, 0);
+      await images.pull(`${fake.host}/kill/me:v1`);
+      const [summary] = await images.list();
+      assert.ok(summary, 'the image is there after the second pull');
+      for await (const blob of images.ctx.content.list()) {
+        assert.equal(sha256Digest(readFileSync(images.ctx.content.path(blob.digest))), blob.digest, 'every blob hashes to its name');
+      }
+      const gc = await images.prune();
+      assert.deepEqual(gc.removedBlobs, [], 'nothing of the image is garbage');
+      assert.deepEqual(gc.removedLeases.length, 1, 'the dead pull\'s lease is collected');
+    } finally {
+      images.close();
+    }
+  });
+
+  for (const kind of ['overlay', 'copy'] as const) {
+    test(`two layers with a whiteout and an opaque dir, ${kind} snapshotter: the rootfs shows the merged view`, async () => {
+      const lower = await buildTar([
+        { name: 'gone.txt', body: 'deleted by the upper layer\n' },
+        { name: 'kept.txt', body: 'kept\n' },
+        { name: 'dir/', type: 'dir' },
+        { name: 'dir/old.txt', body: 'hidden by the opaque marker\n' },
+      ]);
+      const upper = await buildTar([
+        { name: '.wh.gone.txt', body: '' },
+        { name: 'dir/', type: 'dir' },
+        { name: 'dir/.wh..wh..opq', body: '' },
+        { name: 'dir/new.txt', body: 'new\n' },
+      ]);
+      const repo = `layers/${kind}`;
+      const layers = [lower, upper].map((tar) => ({ tar, blob: fake.putBlob(repo, gzipSync(tar)) }));
+      const config = fake.putBlob(
+        repo,
+        JSON.stringify({ architecture: hostPlatform().architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256Digest(l.tar)) } }),
+      );
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.dockerManifest,
+        config: { mediaType: MediaType.dockerConfig, ...config },
+        layers: layers.map((l) => ({ mediaType: MediaType.dockerLayerGzip, ...l.blob })),
+      });
+      fake.putManifest(repo, MediaType.dockerManifest, manifest, 'v1');
+      const images = await ImageService.open({ root: tempDir(`layers-${kind}`), snapshotter: kind, credentials: credentialStoreFrom({}) });
+      const target = tempDir(`rootfs-${kind}`);
+      try {
+        await images.pull(`${fake.host}/${repo}:v1`);
+        const { mounts } = await images.prepareRootfs('merged', `${fake.host}/${repo}:v1`);
+        mountAll(mounts, target);
+        try {
+          assert.equal(existsSync(join(target, 'gone.txt')), false, 'the whiteout hides the lower file');
+          assert.equal(readFileSync(join(target, 'kept.txt'), 'utf8'), 'kept\n');
+          assert.deepEqual(readdirSync(join(target, 'dir')), ['new.txt'], 'the opaque dir hides the lower contents');
+          writeFileSync(join(target, 'written.txt'), 'by the container\n');
+        } finally {
+          unmountAll(target);
+        }
+        await images.releaseRootfs('merged');
+        const again = tempDir(`rootfs2-${kind}`);
+        const second = await images.prepareRootfs('second', `${fake.host}/${repo}:v1`);
+        mountAll(second.mounts, again);
+        try {
+          assert.equal(existsSync(join(again, 'written.txt')), false, 'a container\'s writes stay in its own snapshot');
+        } finally {
+          unmountAll(again);
+          await images.releaseRootfs('second');
+        }
+      } finally {
+        images.close();
+      }
+    });
+  }
 });

@@ -12,7 +12,7 @@ import { hostPlatform, selectManifest } from './registry/platform.js';
 import type { ImageContext } from './context.js';
 import type { Lease } from './store/leases.js';
 import { isIndexMediaType, type Descriptor, type Digest, type ImageConfig, type ImageManifest, type Platform } from './types.js';
-import { unpackIntoSnapshot, type LayerUnpack } from './unpack-image.js';
+import { CommitOrder, unpackIntoSnapshot, type LayerUnpack } from './unpack-image.js';
 import { shortId, type ProgressEvent } from './progress.js';
 import { runLimited } from './concurrency.js';
 
@@ -122,6 +122,7 @@ interface LayerJob {
   emit(event: ProgressEvent): void;
   concurrency: number;
   lease: Lease;
+  order?: CommitOrder;
 }
 
 /** Downloads and unpacks every layer that is missing; true when anything was fetched. */
@@ -141,8 +142,9 @@ async function fetchLayers(ctx: ImageContext, job: LayerJob): Promise<boolean> {
   if (needed.length === 0) return false;
   for (const i of needed.slice(job.concurrency)) emit({ id: shortId(manifest.layers[i]!.digest), status: 'Waiting' });
 
-  const streaming = ctx.snapshots.layerFormat === 'overlay';
-  await runLimited(needed, job.concurrency, job.signal, (i, signal) => downloadLayer(ctx, { ...job, signal }, i, streaming));
+  const streaming = !ctx.snapshots.layerStartsFromParent;
+  const order = new CommitOrder(manifest.layers.length, needed);
+  await runLimited(needed, job.concurrency, job.signal, (i, signal) => order.track(i, downloadLayer(ctx, { ...job, signal, order }, i, streaming)));
   if (!streaming) {
     for (const i of needed) await unpackStoredLayer(ctx, job, i);
   }
@@ -208,6 +210,7 @@ function unpackInto(ctx: ImageContext, job: LayerJob, i: number, stream: Readabl
     parent: i === 0 ? undefined : job.chain[i - 1],
     where: formatReference(job.ref),
     signal: job.signal,
+    parentCommitted: job.order?.parentCommitted(i),
   };
   return unpackIntoSnapshot(ctx, unpack, stream);
 }

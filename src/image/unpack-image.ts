@@ -16,6 +16,8 @@ export interface LayerUnpack {
   /** Where the layer comes from, for messages: the image name. */
   where: string;
   signal?: AbortSignal;
+  /** Resolves when the parent is committed (a layer may be unpacked before its parent). */
+  parentCommitted?: Promise<void>;
 }
 
 /** Unpacks one layer stream into the snapshot `chainId`; nothing is committed on failure. */
@@ -27,6 +29,7 @@ export async function unpackIntoSnapshot(ctx: ImageContext, job: LayerUnpack, st
       format: ctx.snapshots.layerFormat,
       mediaType: job.layer.mediaType,
       signal: job.signal,
+      where: `layer ${job.layer.digest} of ${job.where}`,
     });
     if (diffId !== job.diffId) {
       throw new BerthError(
@@ -35,6 +38,7 @@ export async function unpackIntoSnapshot(ctx: ImageContext, job: LayerUnpack, st
         { hint: 'the image is corrupt; pull or load it again from a good source' },
       );
     }
+    await job.parentCommitted;
     await writer.commit();
   } catch (err) {
     stream.destroy();
@@ -67,22 +71,60 @@ export async function ensureUnpacked(ctx: ImageContext, image: StoredImageLayers
       });
     }
   }
+  const order = new CommitOrder(image.layers.length, missing);
   const one = (i: number, signal?: AbortSignal): Promise<void> =>
-    unpackIntoSnapshot(
-      ctx,
-      {
-        layer: image.layers[i]!,
-        diffId: image.diffIds[i]!,
-        chainId: image.chainIds[i]!,
-        parent: i === 0 ? undefined : image.chainIds[i - 1],
-        where: image.where,
-        signal,
-      },
-      ctx.content.read(image.layers[i]!.digest),
+    order.track(
+      i,
+      unpackIntoSnapshot(
+        ctx,
+        {
+          layer: image.layers[i]!,
+          diffId: image.diffIds[i]!,
+          chainId: image.chainIds[i]!,
+          parent: i === 0 ? undefined : image.chainIds[i - 1],
+          where: image.where,
+          signal,
+          parentCommitted: order.parentCommitted(i),
+        },
+        ctx.content.read(image.layers[i]!.digest),
+      ),
     );
-  if (ctx.snapshots.layerFormat === 'overlay') {
+  if (!ctx.snapshots.layerStartsFromParent) {
     await runLimited(missing, 2, image.signal ?? new AbortController().signal, one);
   } else {
     for (const i of missing) await one(i, image.signal);
+  }
+}
+
+/**
+ * Layers of one image that unpack concurrently still commit parent first: a committed
+ * snapshot always has its whole chain below it. Layers not in `pending` count as committed.
+ */
+export class CommitOrder {
+  private readonly committed: Array<Promise<void>>;
+  private readonly settle: Array<{ resolve(): void; reject(err: unknown): void }> = [];
+
+  constructor(count: number, pending: readonly number[]) {
+    this.committed = Array.from({ length: count }, (_, i) => {
+      if (!pending.includes(i)) return Promise.resolve();
+      const promise = new Promise<void>((resolve, reject) => (this.settle[i] = { resolve, reject }));
+      promise.catch(() => {}); // a failed layer fails its own job; its children just stop waiting
+      return promise;
+    });
+  }
+
+  parentCommitted(i: number): Promise<void> {
+    return i === 0 ? Promise.resolve() : this.committed[i - 1]!;
+  }
+
+  /** Settles layer i's commit promise with the outcome of its unpack job. */
+  async track(i: number, job: Promise<void>): Promise<void> {
+    try {
+      await job;
+      this.settle[i]?.resolve();
+    } catch (err) {
+      this.settle[i]?.reject(err);
+      throw err;
+    }
   }
 }

@@ -30,6 +30,12 @@ const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 export abstract class DirSnapshotter implements Snapshotter {
   abstract readonly kind: SnapshotterKind;
   abstract readonly layerFormat: SnapshotterKind;
+  /**
+   * Whether a new layer starts from its parent's content. Overlay layers start empty, so
+   * layers of one image can be prepared and unpacked before their parents are committed
+   * (each waits for its parent only at commit).
+   */
+  readonly layerStartsFromParent: boolean = true;
   readonly root: string;
   protected readonly committedDir: string;
   protected readonly activeDir: string;
@@ -59,7 +65,7 @@ export abstract class DirSnapshotter implements Snapshotter {
     if (await this.hasLayer(chainId)) {
       throw new BerthError('AlreadyExists', `snapshot ${chainId} already exists`, { hint: 'check hasLayer() before unpacking a layer' });
     }
-    if (parent !== undefined) await this.requireCommitted(parent, `parent of layer ${chainId}`);
+    if (parent !== undefined && this.layerStartsFromParent) await this.requireCommitted(parent, `parent of layer ${chainId}`);
     const tmp = await mkdtemp(join(this.tmpDir, 'layer-'));
     const fs = join(tmp, 'fs');
     try {

@@ -11,6 +11,7 @@ import type { Mount } from './snapshotter.js';
 export class OverlaySnapshotter extends DirSnapshotter {
   readonly kind = 'overlay' as const;
   readonly layerFormat = 'overlay' as const;
+  override readonly layerStartsFromParent = false;
   private readonly overlayOptions: string[];
 
   constructor(root: string) {

@@ -39,6 +39,9 @@ export interface Snapshotter {
    *  devices and trusted.overlay.opaque=y; 'copy' = delete the paths (dir holds the full
    *  parent tree). */
   readonly layerFormat: SnapshotterKind;
+  /** False when prepareLayer gives an empty dir: then a layer may be prepared (and unpacked)
+   *  before its parent is committed, and only its commit waits for the parent. */
+  readonly layerStartsFromParent: boolean;
   hasLayer(chainId: Digest): Promise<boolean>;
   prepareLayer(chainId: Digest, parent: Digest | undefined): Promise<LayerWriter>;
   prepare(key: string, parent: Digest | undefined): Promise<Mount[]>;
