@@ -58,6 +58,8 @@ export async function unpackLayer(stream: Readable, opts: UnpackLayerOptions): P
     },
   });
   const piping = pipeline(plain, tap);
+  // Marked handled now: it may fail while applyLayer is still running; it is awaited below.
+  piping.catch(() => {});
   let applied;
   try {
     applied = await applyLayer(tap, {
