@@ -10,8 +10,9 @@
 // The image (real files of this machine, gzip layers, Docker schema 2) is built once and kept
 // in /var/tmp/berth-bench-pull/<version>/; the registry is Debian's docker-registry on
 // 127.0.0.1 with a temp storage dir. Nothing is sent anywhere but 127.0.0.1.
-// Usage: node dist/bench/pull.js [--runs N] [--keep]
-//   --runs N  runs per tool (default 3)
+// Usage: node dist/bench/pull.js [--runs N] [--settle S] [--keep]
+//   --runs N    runs per tool (default 3)
+//   --settle S  seconds of quiet before each timed pull (default 40; see settle below)
 //   --keep    keep the work dir (the last run's stores, daemon logs) and print its path
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -34,7 +35,7 @@ import { startRegistry, registryUnavailable, type StartedRegistry } from '../tes
 import { detachMountsUnder, mountsUnder } from '../test/helpers/leaks.js';
 import { buildBenchImage, mib, type BenchImage } from './helpers/image.js';
 import { closeConnections, fetchBlobs, uploadImage } from './helpers/registry-http.js';
-import { findDocker, startDocker, type DockerDaemons } from './helpers/dockerd.js';
+import { dockerSkipReason, startDocker, type PrivateDocker } from '../test/helpers/dockerd.js';
 
 const CACHE_ROOT = '/var/tmp/berth-bench-pull';
 const REPOSITORY = 'bench/pull';
@@ -47,8 +48,10 @@ const CONCURRENCY = 3;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
 const { values: flags } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, keep: { type: 'boolean', default: false } },
+  options: { runs: { type: 'string', default: '3' }, settle: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false } },
 });
+const SETTLE_S = Number(flags.settle);
+if (!Number.isFinite(SETTLE_S) || SETTLE_S < 0) throw new Error(`--settle wants seconds, not "${flags.settle}"`);
 const RUNS = Number(flags.runs);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs wants a whole number of at least 1, not "${flags.runs}"`);
 
@@ -143,13 +146,13 @@ function privateBlobInfoCache(argv: string[], dir: string): string[] {
   return [unshare, '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', dir, target, ...argv];
 }
 
-function dockerPeer(daemons: DockerDaemons, ref: string): Peer {
+function dockerPeer(dockerd: PrivateDocker, ref: string): Peer {
   return {
     name: 'docker pull',
-    run: () => timeCommand(daemons.argv(['pull', '--quiet', ref]), daemons.env),
+    run: () => timeCommand(dockerd.argv(['pull', '--quiet', ref]), dockerd.env),
     async reset() {
-      daemons.run(['rmi', '-f', ref]);
-      const left = daemons.run(['images', '-aq']).stdout.trim();
+      await dockerd.docker(['rmi', '-f', ref]);
+      const left = (await dockerd.docker(['images', '-aq'])).stdout.trim();
       if (left) throw new Error(`docker still has images after rmi: ${left.replace(/\n/g, ' ')}`);
     },
   };
@@ -241,8 +244,13 @@ async function runPeers(peers: Peer[], work: string): Promise<Results> {
       if (failures.has(peer.name)) continue;
       const dir = join(work, 'runs', `${run}-${peer.name.split(' ')[0]}`);
       mkdirSync(dir, { recursive: true });
-      // Every tool starts with no dirty pages of the previous one to write back.
+      // Every tool starts with no dirty pages of the previous one to write back, and after a
+      // quiet spell: on ext4 without a journal (this machine's /), inode allocation skips
+      // inodes deleted in the last 30-35 s one by one (recently_deleted()), so right after the
+      // previous tool's 33k-file cleanup every create costs ~0.3-0.5 ms of kernel CPU instead
+      // of ~0.02 ms. Without the wait the order of tools, not the tools, decides the result.
       spawnSync('sync');
+      if (SETTLE_S > 0) await new Promise((done) => setTimeout(done, SETTLE_S * 1000));
       try {
         const sample = await peer.run(dir);
         samples.get(peer.name)!.push(sample);
@@ -327,17 +335,19 @@ async function setUpPeers(opts: { ref: string; host: string; image: BenchImage; 
   else if (!isRoot) notes.push('podman: skipped (the bench runs podman as root)');
   else peers.push(podmanPeer(podman, opts.ref));
 
-  const docker = findDocker();
-  if ('missing' in docker) notes.push(`docker: not installed (${docker.missing.join(', ')}; apt-get install docker.io containerd), skipped`);
-  else if (!isRoot) notes.push('docker: skipped (dockerd needs root)');
+  // Pulls only: no container runs, so neither the shim nor runc is needed.
+  const dockerSkip = dockerSkipReason({ containers: false });
+  if (dockerSkip) notes.push(`docker: skipped (${dockerSkip})`);
   else {
-    const dockerWork = join(opts.work, 'docker');
-    mkdirSync(dockerWork);
     const start = process.hrtime.bigint();
-    const daemons = await startDocker(docker, dockerWork);
-    opts.cleanups.push(() => daemons.stop());
+    // In the bench's work dir, so that --keep keeps the daemons' logs.
+    const dockerd = await startDocker({ label: 'bench-pull', storageDriver: 'overlay2', workDir: join(opts.work, 'docker') });
+    opts.cleanups.push(async () => {
+      const problems = await dockerd.stop();
+      if (problems.length > 0) throw new Error(`the private docker left things behind:\n${problems.join('\n')}`);
+    });
     console.log(`started a private containerd + dockerd in ${seconds(start).toFixed(1)} s`);
-    peers.push(dockerPeer(daemons, opts.ref));
+    peers.push(dockerPeer(dockerd, opts.ref));
   }
   peers.push(berthPeer(opts.ref));
   peers.push(floorPeer(opts.host, opts.image));

@@ -679,6 +679,25 @@ static void foreground(struct exec_ctx *c, pid_t child, const sigset_t *fwd, int
 	exit(0);
 }
 
+/*
+ * What a foreground parent forwards to the container, as runc does: every signal but those
+ * that cannot be caught, that report our own faults (a blocked SIGSEGV would hang us), that
+ * our own writes raise (SIGPIPE) and that drive our own job control (SIGTSTP/TTIN/TTOU).
+ * SIGCHLD and SIGWINCH stay in the set: foreground() reads them from its signalfd too.
+ */
+static void forwarded_signals(sigset_t *set)
+{
+	static const int own[] = { SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS,
+				   SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG };
+
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+		sigdelset(set, own[i]);
+	/* glibc keeps the first real-time signals for itself. */
+	for (int sig = SIGRTMIN > 32 ? 32 : SIGRTMIN; sig < SIGRTMIN; sig++)
+		sigdelset(set, sig);
+}
+
 /* struct clone_args of clone3(2), up to .cgroup (CLONE_ARGS_SIZE_VER2). */
 struct berth_clone_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
@@ -757,11 +776,8 @@ static int run_with_clone(struct exec_ctx *c, size_t clone_idx, size_t child_idx
 
 	/* Block the forwarded signals before the clone so none is lost; the child unblocks. */
 	sigemptyset(&fwd);
-	if (foreground_mode) {
-		int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
-		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-			sigaddset(&fwd, sigs[i]);
-	}
+	if (foreground_mode)
+		forwarded_signals(&fwd);
 	sigprocmask(SIG_BLOCK, &fwd, &old);
 
 	pid = clone_child(c, (unsigned long)ops[clone_idx].args[0].i, &unshare_cgroupns);

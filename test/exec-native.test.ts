@@ -494,7 +494,8 @@ describe('berth-exec', { skip }, () => {
     assert.ok(!fs.existsSync(path.join(tmp, 'blocked')));
   });
 
-  test('foreground mode forwards signals to the container process', { timeout: 20_000 }, async () => {
+  for (const sig of ['SIGTERM', 'SIGALRM', 'SIGXCPU', 'SIGPWR'] as const) {
+  test(`foreground mode forwards ${sig} to the container process`, { timeout: 20_000 }, async () => {
     let sent = false;
     const r = await runPlan(
       [
@@ -503,13 +504,13 @@ describe('berth-exec', { skip }, () => {
         { op: Op.CHILD, args: [] },
         ...setupOps(),
         { op: Op.PIVOT_ROOT, args: [rootfs] },
-        execOp('trap "echo got-term; exit 5" TERM; echo ready; while true; do sleep 0.05; done'),
+        execOp(`trap "echo got-${sig}; exit 5" ${sig.slice(3)}; echo ready; while true; do sleep 0.05; done`),
       ],
       {
         onStdout: (text, child) => {
           if (!sent && text.includes('ready')) {
             sent = true;
-            child.kill('SIGTERM');
+            child.kill(sig);
           }
         },
       },
@@ -517,8 +518,9 @@ describe('berth-exec', { skip }, () => {
     assert.equal(errorOf(r), undefined, r.stderr);
     assert.deepEqual(types(r), [Msg.PID, Msg.CHILD_DONE, Msg.EXIT]);
     assert.equal(r.messages[2]!.payload.readInt32LE(0), 5 << 8);
-    assert.equal(r.stdout, 'ready\ngot-term\n');
+    assert.equal(r.stdout, `ready\ngot-${sig}\n`);
   });
+  }
 
   test('a plain fork after SETNS joins a waiting container (the exec path)', { timeout: 20_000 }, async () => {
     const fifo = path.join(tmp, 'fifo-exec');

@@ -1,4 +1,5 @@
 // create → start → state → kill → delete, run (foreground and detached), pid files, list/spec.
+import { spawn } from 'node:child_process';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -167,6 +168,28 @@ test('run in the foreground passes stdout, stderr and the exit code', async () =
   assert.equal(r.stdout, 'out\n');
   assert.match(r.stderr, /err\n/);
   assert.notEqual((await rt.cmd(['state', id])).code, 0, 'foreground run deletes the container at exit');
+});
+
+test('run in the foreground forwards signals sent to the runtime (TERM, ALRM, PWR)', async () => {
+  for (const sig of ['SIGTERM', 'SIGALRM', 'SIGPWR'] as const) {
+    const b = s.bundle({ args: ['/bin/sh', '-c', `trap "echo got-${sig}; exit 7" ${sig.slice(3)}; echo ready; while :; do sleep 0.05; done`] });
+    const id = s.id();
+    const child = spawn(rt.bin, ['--root', rt.root, 'run', '--bundle', b.dir, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    await new Promise<void>((ready, fail) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ready')) ready();
+      });
+      child.on('exit', () => fail(new Error(`run exited before it was ready: ${err}`)));
+    });
+    child.kill(sig);
+    assert.equal(await exited, 7, `${sig}: ${err}`);
+    assert.equal(out, `ready\ngot-${sig}\n`);
+  }
 });
 
 test('run in the foreground passes stdin', async () => {

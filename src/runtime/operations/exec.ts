@@ -6,7 +6,7 @@ import { compileExec, type ExecCompileOptions } from '../compile.js';
 import { exitCodeOf, launch, type LaunchOptions } from '../exec-channel.js';
 import type { NamespaceType, Process } from '../spec.js';
 import { differingNamespaces, type RuntimeContext } from './context.js';
-import { forwardSignals } from './signals-forward.js';
+import { catchSignals } from './signals-forward.js';
 import { writePidFile } from './create.js';
 
 const NS_TYPE: Record<string, NamespaceType> = {
@@ -43,27 +43,28 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
   const { plan, warnings } = compileExec(compileOpts);
   warnings.forEach(ctx.warn);
   ctx.debug?.(`launch plan:\n${formatPlan(plan)}`);
-  const launched = await launch({
-    plan,
-    stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
-    preserveFds: o.preserveFds,
-    foreground: !o.detach,
-    timeoutMs: 30_000,
-    onWarning: ctx.warn,
-  });
-  if (o.pidFile) {
-    try {
-      writePidFile(o.pidFile, launched.pid);
-    } catch (err) {
-      process.kill(launched.pid, 'SIGKILL');
-      throw err;
-    }
-  }
-  if (o.detach) return 0;
-  const stopForwarding = forwardSignals(launched.pid);
+  const signals = o.detach ? undefined : catchSignals();
   try {
+    const launched = await launch({
+      plan,
+      stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
+      preserveFds: o.preserveFds,
+      foreground: !o.detach,
+      timeoutMs: 30_000,
+      onWarning: ctx.warn,
+    });
+    if (o.pidFile) {
+      try {
+        writePidFile(o.pidFile, launched.pid);
+      } catch (err) {
+        process.kill(launched.pid, 'SIGKILL');
+        throw err;
+      }
+    }
+    if (!signals) return 0;
+    signals.target(launched.pid);
     return exitCodeOf(await launched.exited);
   } finally {
-    stopForwarding();
+    signals?.stop();
   }
 }

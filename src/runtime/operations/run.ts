@@ -7,7 +7,7 @@ import { runHooksWarnOnly } from '../hooks.js';
 import type { RuntimeContext } from './context.js';
 import { createContainer, type CreateOptions } from './create.js';
 import { deleteContainer } from './delete.js';
-import { forwardSignals } from './signals-forward.js';
+import { catchSignals } from './signals-forward.js';
 import { startContainer } from './start.js';
 
 export type RunOptions = Omit<CreateOptions, 'foreground' | 'startNow'> & {
@@ -28,19 +28,27 @@ export async function runContainer(ctx: RuntimeContext, o: RunOptions): Promise<
     }
     return 0;
   }
-  const { rec, launched } = await createContainer(ctx, {
-    ...o,
-    foreground: true,
-    startNow: true,
-    stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
-  });
-  const stopForwarding = forwardSignals(launched.pid);
+  const signals = catchSignals();
+  let created;
+  try {
+    created = await createContainer(ctx, {
+      ...o,
+      foreground: true,
+      startNow: true,
+      stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
+    });
+  } catch (err) {
+    signals.stop();
+    throw err;
+  }
+  const { rec, launched } = created;
+  signals.target(launched.pid);
   try {
     await runHooksWarnOnly(rec.config.hooks, 'poststart', ctx.store.ociState(rec, 'running'), ctx.warn);
     const status = await launched.exited;
     return exitCodeOf(status);
   } finally {
-    stopForwarding();
+    signals.stop();
     // The container's exit code matters more than a failed clean-up: warn, do not throw.
     if (!o.keep) await deleteContainer(ctx, o.id, true).catch((e) => ctx.warn(`delete ${o.id}: ${e instanceof Error ? e.message : String(e)}`));
   }
