@@ -302,7 +302,7 @@ test('real docker: docker load of a berth-saved image runs; docker save loads ba
   let dockerd: PrivateDocker | undefined;
   let problems: string[] = [];
   try {
-    dockerd = await startDocker('archive');
+    dockerd = await startDocker({ label: 'archive' });
     const file = await saveTo(join(work, 'for-docker.tar'), (out) => saveDockerArchive(['berth-test/busybox:1'], source, out));
     const load = await dockerd.docker(['load', '-i', file]);
     assert.equal(load.code, 0, show(load));
