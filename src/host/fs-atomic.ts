@@ -4,6 +4,7 @@
 // state under /run describes processes that a reboot ends anyway, so it skips the cost
 // (~8 ms per write on this disk).
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 export interface WriteOptions {
@@ -42,4 +43,14 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: W
 
 export function writeJsonAtomic(path: string, value: unknown, opts: WriteOptions = {}): void {
   writeFileAtomic(path, JSON.stringify(value) + '\n', opts);
+}
+
+/** Makes a rename or create in `dir` durable (the directory entry itself is on disk). */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

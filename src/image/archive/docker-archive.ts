@@ -42,6 +42,7 @@ import {
   type LoadResult,
   type LoadedImage,
   type SpooledArchive,
+  readHead,
 } from './oci-layout.js';
 
 export const DOCKER_MANIFEST_FILE = 'manifest.json';
@@ -515,17 +516,3 @@ async function writeManifest(tar: ArchiveTarWriter, config: Descriptor, layers: 
   return { mediaType: MediaType.ociManifest, digest, size: bytes.length };
 }
 
-async function readHead(stream: Readable, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      got += chunk.length;
-      if (got >= n) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(chunks).subarray(0, n);
-}

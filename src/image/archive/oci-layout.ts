@@ -171,6 +171,22 @@ export function archivePath(name: string, where: string): string {
 
 // --- spooling a tar ---
 
+/** Up to the first `n` bytes of a stream, which is then destroyed. */
+export async function readHead(stream: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= n) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
 export type SpooledFile =
   | { kind: 'memory'; name: string; size: number; digest: Digest; data: Buffer }
   | { kind: 'temp'; name: string; size: number; digest: Digest; path: string }
@@ -255,19 +271,7 @@ export class SpooledArchive {
         await fh.close();
       }
     }
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const stream = this.content.read(file.digest);
-    try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        got += chunk.length;
-        if (got >= n) break;
-      }
-    } finally {
-      stream.destroy();
-    }
-    return Buffer.concat(chunks).subarray(0, n);
+    return readHead(this.content.read(file.digest), n);
   }
 
   /** Makes sure the file is in the content store under its digest. */

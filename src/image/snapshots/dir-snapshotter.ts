@@ -9,10 +9,10 @@
 // and removed by renaming it back into tmp/ first: after kill -9 a snapshot is either
 // complete or absent, and whatever sits in tmp/ is garbage the constructor deletes.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BerthError, attachCleanupError } from '../../errors.js';
-import { writeJsonAtomic } from '../../host/fs-atomic.js';
+import { fsyncDir, writeJsonAtomic } from '../../host/fs-atomic.js';
 import { parseDigest } from '../digest.js';
 import type { Digest } from '../types.js';
 import type { LayerWriter, Mount, SnapshotInfo, Snapshotter, SnapshotterKind } from './snapshotter.js';
@@ -241,7 +241,7 @@ export abstract class DirSnapshotter implements Snapshotter {
       }
       throw err;
     }
-    await syncDir(join(target, '..'));
+    await fsyncDir(join(target, '..'));
     return true;
   }
 
@@ -298,14 +298,6 @@ function mountedAt(mounts: MountinfoLine[], path: string): string | undefined {
   return mounts.find((m) => m !== containing && m.device === containing.device && m.root === rootOnDevice)?.mountPoint;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** mkdir with exactly `mode`: mkdir alone is filtered by the umask, and a rootfs's top
  *  directory must not depend on the daemon's umask. */

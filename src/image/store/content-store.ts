@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { BerthError } from '../../errors.js';
 import { processAlive, readProcStat } from '../../host/proc.js';
-import { digestHasher, parseDigest } from '../digest.js';
+import { digestHasher, isDigest, parseDigest } from '../digest.js';
+import { fsyncDir } from '../../host/fs-atomic.js';
 import type { Digest } from '../types.js';
 
 export interface BlobInfo {
@@ -234,7 +235,7 @@ export class ContentStore {
     for (const algorithm of await readdirOrEmpty(blobs)) {
       for (const hex of await readdirOrEmpty(join(blobs, algorithm))) {
         const digest = `${algorithm}:${hex}`;
-        if (!isValidDigest(digest)) continue;
+        if (!isDigest(digest)) continue;
         try {
           const st = await stat(join(blobs, algorithm, hex));
           if (st.isFile()) yield { digest, size: st.size };
@@ -694,26 +695,10 @@ function ingestDigest(name: string): Digest | undefined {
   const dash = name.indexOf('-');
   if (dash <= 0) return undefined;
   const digest = `${name.slice(0, dash)}:${name.slice(dash + 1)}`;
-  return isValidDigest(digest) ? digest : undefined;
+  return isDigest(digest) ? digest : undefined;
 }
 
-function isValidDigest(digest: string): boolean {
-  try {
-    parseDigest(digest);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {

@@ -1,12 +1,12 @@
 // Image records: a name (a full reference, validated by the caller) → the descriptor of its
 // manifest or index. One JSON file per name under root/images/, written atomically, so a
 // kill -9 leaves each record either old or new.
-import { open, readFile, readdir, unlink } from 'node:fs/promises';
+import { readFile, readdir, unlink } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { BerthError } from '../../errors.js';
-import { writeJsonAtomic } from '../../host/fs-atomic.js';
+import { fsyncDir, writeJsonAtomic } from '../../host/fs-atomic.js';
 import { isDigest } from '../digest.js';
 import type { Descriptor } from '../types.js';
 
@@ -162,11 +162,3 @@ function parseRecord(text: string, file: string): ImageRecord {
   return r as ImageRecord;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
