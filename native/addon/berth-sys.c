@@ -153,6 +153,28 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/*
+ * lgetxattr (name given) or llistxattr (name NULL) into a malloc'd buffer: ask the size,
+ * then read, again if the value grew in between (ERANGE). Returns the length, or -1 with
+ * errno set (ENOMEM when malloc failed); *out is the caller's to free either way.
+ */
+static ssize_t read_xattr(const char *path, const char *name, char **out) {
+  *out = NULL;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    ssize_t size = name ? lgetxattr(path, name, NULL, 0) : llistxattr(path, NULL, 0);
+    if (size < 0) return -1;
+    free(*out);
+    *out = malloc(size > 0 ? (size_t)size : 1);
+    if (!*out) {
+      errno = ENOMEM;
+      return -1;
+    }
+    ssize_t got = name ? lgetxattr(path, name, *out, (size_t)size) : llistxattr(path, *out, (size_t)size);
+    if (got >= 0 || errno != ERANGE) return got;
+  }
+  return -1;
+}
+
 /* lgetxattr(path, name) → Buffer, or undefined when the attribute does not exist. */
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -165,31 +187,19 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value ret = NULL;
-  char *buf = NULL;
-  /* The value can grow between the size query and the read: retry on ERANGE. */
-  for (int attempt = 0; attempt < 8; attempt++) {
-    ssize_t size = lgetxattr(path, name, NULL, 0);
-    if (size < 0) break;
-    free(buf);
-    buf = malloc(size > 0 ? (size_t)size : 1);
-    if (!buf) {
-      napi_throw_error(env, NULL, "berth_sys: out of memory");
-      goto out;
+  char *buf;
+  ssize_t got = read_xattr(path, name, &buf);
+  if (got >= 0) {
+    void *dest;
+    if (napi_create_buffer_copy(env, (size_t)got, buf, &dest, &ret) != napi_ok) {
+      napi_throw_error(env, NULL, "berth_sys: cannot create Buffer");
+      ret = NULL;
     }
-    ssize_t got = lgetxattr(path, name, buf, (size_t)size);
-    if (got >= 0) {
-      void *dest;
-      if (napi_create_buffer_copy(env, (size_t)got, buf, &dest, &ret) != napi_ok) {
-        napi_throw_error(env, NULL, "berth_sys: cannot create Buffer");
-        ret = NULL;
-      }
-      goto out;
-    }
-    if (errno != ERANGE) break;
+  } else if (errno == ENODATA) {
+    ret = undefined(env);
+  } else {
+    throw_errno(env, errno, "lgetxattr", path, NULL);
   }
-  if (errno == ENODATA) ret = undefined(env);
-  else throw_errno(env, errno, "lgetxattr", path, NULL);
-out:
   free(buf);
   free(name);
   free(path);
@@ -203,20 +213,8 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   char *path = get_string(env, argv[0], "path");
   if (!path) return NULL;
   napi_value ret = NULL;
-  char *buf = NULL;
-  ssize_t got = -1;
-  for (int attempt = 0; attempt < 8; attempt++) {
-    ssize_t size = llistxattr(path, NULL, 0);
-    if (size < 0) break;
-    free(buf);
-    buf = malloc(size > 0 ? (size_t)size : 1);
-    if (!buf) {
-      napi_throw_error(env, NULL, "berth_sys: out of memory");
-      goto out;
-    }
-    got = llistxattr(path, buf, (size_t)size);
-    if (got >= 0 || errno != ERANGE) break;
-  }
+  char *buf;
+  ssize_t got = read_xattr(path, NULL, &buf);
   if (got < 0) {
     throw_errno(env, errno, "llistxattr", path, NULL);
     goto out;
