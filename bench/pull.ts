@@ -12,7 +12,7 @@
 // 127.0.0.1 with a temp storage dir. Nothing is sent anywhere but 127.0.0.1.
 // Usage: node dist/bench/pull.js [--runs N] [--settle S] [--keep]
 //   --runs N    runs per tool (default 3)
-//   --settle S  seconds of quiet before each timed pull (default 40; see settle below)
+//   --settle S  seconds of quiet before each timed pull (default 20; see runPeers)
 //   --keep    keep the work dir (the last run's stores, daemon logs) and print its path
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -35,7 +35,7 @@ import { startRegistry, registryUnavailable, type StartedRegistry } from '../tes
 import { detachMountsUnder, mountsUnder } from '../test/helpers/leaks.js';
 import { buildBenchImage, mib, type BenchImage } from './helpers/image.js';
 import { closeConnections, fetchBlobs, uploadImage } from './helpers/registry-http.js';
-import { dockerSkipReason, startDocker, type PrivateDocker } from '../test/helpers/dockerd.js';
+import { dockerSkipReason, startDocker } from '../test/helpers/dockerd.js';
 
 const CACHE_ROOT = '/var/tmp/berth-bench-pull';
 const REPOSITORY = 'bench/pull';
@@ -48,7 +48,7 @@ const CONCURRENCY = 3;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
 const { values: flags } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, settle: { type: 'string', default: '40' }, keep: { type: 'boolean', default: false } },
+  options: { runs: { type: 'string', default: '3' }, settle: { type: 'string', default: '20' }, keep: { type: 'boolean', default: false } },
 });
 const SETTLE_S = Number(flags.settle);
 if (!Number.isFinite(SETTLE_S) || SETTLE_S < 0) throw new Error(`--settle wants seconds, not "${flags.settle}"`);
@@ -65,10 +65,8 @@ interface Sample {
 
 interface Peer {
   name: string;
-  /** Pulls into an empty store under runDir; throws when the pull fails. */
-  run(runDir: string): Promise<Sample>;
-  /** Returns the tool to an empty state (untimed). */
-  reset?(): Promise<void>;
+  /** Pulls ref into an empty store under runDir; throws when the pull fails. */
+  run(runDir: string, ref: string): Promise<Sample>;
 }
 
 function which(cmd: string): string | undefined {
@@ -109,10 +107,10 @@ function timeCommand(argv: string[], env?: NodeJS.ProcessEnv): Promise<Sample> {
   });
 }
 
-function podmanPeer(podman: string, ref: string): Peer {
+function podmanPeer(podman: string): Peer {
   return {
     name: 'podman pull',
-    async run(dir) {
+    async run(dir, ref) {
       for (const d of ['root', 'runroot', 'tmp', 'libpod-tmp', 'networks']) mkdirSync(join(dir, d), { recursive: true });
       const argv = [
         podman,
@@ -146,22 +144,27 @@ function privateBlobInfoCache(argv: string[], dir: string): string[] {
   return [unshare, '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', dir, target, ...argv];
 }
 
-function dockerPeer(dockerd: PrivateDocker, ref: string): Peer {
+function dockerPeer(): Peer {
   return {
     name: 'docker pull',
-    run: () => timeCommand(dockerd.argv(['pull', '--quiet', ref]), dockerd.env),
-    async reset() {
-      await dockerd.docker(['rmi', '-f', ref]);
-      const left = (await dockerd.docker(['images', '-aq'])).stdout.trim();
-      if (left) throw new Error(`docker still has images after rmi: ${left.replace(/\n/g, ' ')}`);
+    // A fresh private dockerd per run (untimed, ~0.2 s) rather than `docker rmi`: removing the
+    // previous run's 33k files would slow every tool's file creation that follows (see runPeers).
+    async run(dir, ref) {
+      const dockerd = await startDocker({ label: 'bench-pull', storageDriver: 'overlay2', workDir: join(dir, 'docker') });
+      try {
+        return await timeCommand(dockerd.argv(['pull', '--quiet', ref]), dockerd.env);
+      } finally {
+        const problems = await dockerd.stop();
+        if (problems.length > 0) throw new Error(`the private docker left things behind:\n${problems.join('\n')}`);
+      }
     },
   };
 }
 
-function berthPeer(ref: string): Peer {
+function berthPeer(): Peer {
   return {
     name: 'berth pullImage',
-    async run(dir) {
+    async run(dir, ref) {
       const start = process.hrtime.bigint();
       const registry = new RegistryClient();
       const ctx: ImageContext = {
@@ -234,7 +237,7 @@ interface Results {
 }
 
 /** RUNS rounds; round r starts with peer r (mod peers), so no tool always goes first. */
-async function runPeers(peers: Peer[], work: string): Promise<Results> {
+async function runPeers(peers: Peer[], work: string, ref: string): Promise<Results> {
   const samples = new Map<string, Sample[]>(peers.map((p) => [p.name, []]));
   // A tool that fails is reported and left out of the later runs; the others go on.
   const failures = new Map<string, string>();
@@ -244,15 +247,16 @@ async function runPeers(peers: Peer[], work: string): Promise<Results> {
       if (failures.has(peer.name)) continue;
       const dir = join(work, 'runs', `${run}-${peer.name.split(' ')[0]}`);
       mkdirSync(dir, { recursive: true });
-      // Every tool starts with no dirty pages of the previous one to write back, and after a
-      // quiet spell: on ext4 without a journal (this machine's /), inode allocation skips
-      // inodes deleted in the last 30-35 s one by one (recently_deleted()), so right after the
-      // previous tool's 33k-file cleanup every create costs ~0.3-0.5 ms of kernel CPU instead
-      // of ~0.02 ms. Without the wait the order of tools, not the tools, decides the result.
+      // Every run's store stays until the bench ends. On ext4 without a journal (this
+      // machine's /) inode allocation skips, one by one, inodes deleted in the last 60-300 s
+      // (recently_deleted()): right after a 33k-file delete every create costs ~0.3-0.5 ms of
+      // kernel CPU instead of ~0.02 ms, and the order of tools, not the tools, would decide
+      // the result. Each tool also starts with no dirty pages of the previous one to write
+      // back, after a quiet spell (--settle).
       spawnSync('sync');
       if (SETTLE_S > 0) await new Promise((done) => setTimeout(done, SETTLE_S * 1000));
       try {
-        const sample = await peer.run(dir);
+        const sample = await peer.run(dir, ref);
         samples.get(peer.name)!.push(sample);
         const extra = sample.lastByte ? ` (last byte at ${sample.lastByte.toFixed(2)} s)` : '';
         console.log(`run ${run + 1}/${RUNS}: ${peer.name.padEnd(16)} ${sample.seconds.toFixed(2).padStart(7)} s${extra}`);
@@ -260,9 +264,7 @@ async function runPeers(peers: Peer[], work: string): Promise<Results> {
         failures.set(peer.name, describe(err));
         console.log(`run ${run + 1}/${RUNS}: ${peer.name.padEnd(16)} FAILED: ${describe(err)}`);
       } finally {
-        await peer.reset?.().catch((err: unknown) => failures.set(peer.name, `could not return to an empty state: ${describe(err)}`));
         detachMountsUnder(dir);
-        if (!(run === RUNS - 1 && flags.keep)) rmSync(dir, { recursive: true, force: true });
       }
     }
   }
@@ -325,31 +327,21 @@ function report(image: BenchImage, peers: Peer[], results: Results, floors: { in
   for (const [name, message] of failures) log(`failed: ${name}: ${message}`);
 }
 
-/** The peers this host can run (notes say why others are skipped); cleanups stop what starts here. */
-async function setUpPeers(opts: { ref: string; host: string; image: BenchImage; work: string; cleanups: Cleanup[] }): Promise<{ peers: Peer[]; notes: string[] }> {
+/** The peers this host can run (notes say why others are skipped). */
+function setUpPeers(opts: { host: string; image: BenchImage }): { peers: Peer[]; notes: string[] } {
   const notes: string[] = [];
   const peers: Peer[] = [];
   const isRoot = process.getuid?.() === 0;
   const podman = which('podman');
   if (!podman) notes.push('podman: not installed (apt-get install podman), skipped');
   else if (!isRoot) notes.push('podman: skipped (the bench runs podman as root)');
-  else peers.push(podmanPeer(podman, opts.ref));
+  else peers.push(podmanPeer(podman));
 
   // Pulls only: no container runs, so neither the shim nor runc is needed.
   const dockerSkip = dockerSkipReason({ containers: false });
   if (dockerSkip) notes.push(`docker: skipped (${dockerSkip})`);
-  else {
-    const start = process.hrtime.bigint();
-    // In the bench's work dir, so that --keep keeps the daemons' logs.
-    const dockerd = await startDocker({ label: 'bench-pull', storageDriver: 'overlay2', workDir: join(opts.work, 'docker') });
-    opts.cleanups.push(async () => {
-      const problems = await dockerd.stop();
-      if (problems.length > 0) throw new Error(`the private docker left things behind:\n${problems.join('\n')}`);
-    });
-    console.log(`started a private containerd + dockerd in ${seconds(start).toFixed(1)} s`);
-    peers.push(dockerPeer(dockerd, opts.ref));
-  }
-  peers.push(berthPeer(opts.ref));
+  else peers.push(dockerPeer());
+  peers.push(berthPeer());
   peers.push(floorPeer(opts.host, opts.image));
   return { peers, notes };
 }
@@ -423,9 +415,9 @@ async function main(): Promise<void> {
     const ref = `${registry.host}/${REPOSITORY}:${TAG}`;
     console.log(`pushed ${ref} to a docker-registry on 127.0.0.1 in ${seconds(start).toFixed(1)} s`);
 
-    const { peers, notes } = await setUpPeers({ ref, host: registry.host, image, work, cleanups });
+    const { peers, notes } = setUpPeers({ host: registry.host, image });
     for (const n of notes) console.log(n);
-    const results = await runPeers(peers, work);
+    const results = await runPeers(peers, work, ref);
     const floors = { inflate: await inflateFloor(image), createUs: createCost(join(work, 'create-cost')) };
     report(image, peers, results, floors);
     for (const n of notes) console.log(`note: ${n}`);
