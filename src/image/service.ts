@@ -18,8 +18,8 @@ import { pullImage, type PullOptions, type PullResult } from './pull.js';
 import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { familiarName, formatReference, parseReference } from './reference.js';
 import { RegistryClient } from './registry/client.js';
-import { loadDockerConfigCredentials, type CredentialStore } from './registry/credentials.js';
-import type { RegistryHostConfig } from './registry/hosts.js';
+import { loadDockerConfigCredentials, type Credential, type CredentialStore } from './registry/credentials.js';
+import { canonicalDomain, type RegistryHostConfig } from './registry/hosts.js';
 import { hostPlatform, selectManifest } from './registry/platform.js';
 import { createSnapshotter, type Mount, type SnapshotterKind } from './snapshots/snapshotter.js';
 import { ContentStore } from './store/content-store.js';
@@ -64,13 +64,21 @@ export interface ImageSummary {
 
 export const DEFAULT_IMAGE_ROOT = '/var/lib/berth/image';
 
+/** A credential for one pull or push (Docker's X-Registry-Auth); it wins over config.json for that registry. */
+export interface CallCredential {
+  credential?: Credential;
+}
+
 export class ImageService {
   readonly ctx: ImageContext;
   readonly root: string;
+  /** Kept to build a client with a per-call credential (X-Registry-Auth). */
+  private readonly registryOptions: { hosts?: RegistryHostConfig; credentials: CredentialStore };
 
-  private constructor(root: string, ctx: ImageContext) {
+  private constructor(root: string, ctx: ImageContext, registryOptions: { hosts?: RegistryHostConfig; credentials: CredentialStore }) {
     this.root = root;
     this.ctx = ctx;
+    this.registryOptions = registryOptions;
   }
 
   static async open(opts: ImageServiceOptions = {}): Promise<ImageService> {
@@ -84,19 +92,21 @@ export class ImageService {
       snapshots: createSnapshotter(join(root, 'snapshots'), opts.snapshotter ?? 'auto'),
       registry: new RegistryClient({ hosts: opts.registries, credentials }),
     };
-    return new ImageService(root, ctx);
+    return new ImageService(root, ctx, { hosts: opts.registries, credentials });
   }
 
   close(): void {
     this.ctx.registry.close();
   }
 
-  pull(reference: string, opts?: PullOptions): Promise<PullResult> {
-    return pullImage(this.ctx, reference, opts);
+  pull(reference: string, opts: PullOptions & CallCredential = {}): Promise<PullResult> {
+    const { credential, ...rest } = opts;
+    return this.withCredential(reference, credential, (ctx) => pullImage(ctx, reference, rest));
   }
 
-  push(name: string, opts?: PushOptions & { target?: string }): Promise<PushResult> {
-    return pushImage(this.ctx, name, opts);
+  push(name: string, opts: PushOptions & { target?: string } & CallCredential = {}): Promise<PushResult> {
+    const { credential, ...rest } = opts;
+    return this.withCredential(opts.target ?? name, credential, (ctx) => pushImage(ctx, name, rest));
   }
 
   /**
@@ -199,6 +209,25 @@ export class ImageService {
 
   releaseRootfs(key: string): Promise<void> {
     return this.ctx.snapshots.remove(key);
+  }
+
+  /**
+   * Runs `work` with a registry client that answers `reference`'s registry with `credential`
+   * (a client of its own, so that its tokens never serve another caller).
+   */
+  private async withCredential<T>(reference: string, credential: Credential | undefined, work: (ctx: ImageContext) => Promise<T>): Promise<T> {
+    if (credential === undefined) return work(this.ctx);
+    const domain = canonicalDomain(parseReference(reference).domain);
+    const fallback = this.registryOptions.credentials;
+    const registry = new RegistryClient({
+      hosts: this.registryOptions.hosts,
+      credentials: { get: (d: string) => (canonicalDomain(d) === domain ? credential : fallback.get(d)) },
+    });
+    try {
+      return await work({ ...this.ctx, registry });
+    } finally {
+      registry.close();
+    }
   }
 
   /** By name first, as Docker does: `abcd` is the image docker.io/library/abcd before it is an ID prefix. */

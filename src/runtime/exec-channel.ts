@@ -36,6 +36,11 @@ export interface LaunchOptions {
   foreground?: boolean;
   /** Bound on everything up to MSG_CHILD_DONE (hooks have their own timeouts). */
   timeoutMs?: number;
+  /**
+   * argv run in front of berth-exec (berthd's per-container monitor): it gets the same stdio
+   * and channel, passes them on to berth-exec and exits with berth-exec's status.
+   */
+  wrapper?: string[];
 }
 
 export interface Launched {
@@ -85,7 +90,8 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
   const stdio: StdioOptions = [...(opts.stdio ?? ['ignore', 'inherit', 'inherit'])];
   for (let i = 0; i < preserve; i++) stdio.push(3 + i);
   stdio.push('pipe');
-  const child = spawn(execBinaryPath(), [], {
+  const [command, ...args] = [...(opts.wrapper ?? []), execBinaryPath()];
+  const child = spawn(command!, args, {
     stdio,
     env: { ...process.env, _BERTH_CHANNEL_FD: String(channelFd) },
   });
@@ -120,6 +126,8 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
         settled = true;
         if (pid > 0) killQuietly(pid);
         child.kill('SIGKILL');
+        // With a wrapper, berth-exec is not `child`: closing the channel ends it too.
+        channel.destroy();
         reject(err);
       } else rejectExited(err);
     }

@@ -31,6 +31,8 @@ export interface CreateOptions {
   stdio?: LaunchOptions['stdio'];
   /** Use this config instead of <bundle>/config.json (the library path). */
   spec?: Spec;
+  /** See LaunchOptions.wrapper. */
+  wrapper?: string[];
 }
 
 export interface Created {
@@ -122,6 +124,7 @@ export async function createContainer(ctx: RuntimeContext, o: CreateOptions): Pr
       stdio: o.stdio,
       preserveFds: o.preserveFds,
       foreground: o.foreground,
+      wrapper: o.wrapper,
       timeoutMs: 60_000,
       onWarning: ctx.warn,
       onSync: async (_tag, childPid) => {

@@ -23,6 +23,8 @@ export interface ExecOptions {
   stdio?: LaunchOptions['stdio'];
   /** runc's --ignore-paused: exec even into a frozen container (the process starts frozen). */
   ignorePaused?: boolean;
+  /** See LaunchOptions.wrapper (detached execs only). */
+  wrapper?: string[];
 }
 
 /** Runs the process; resolves with its exit code (foreground) or 0 once it runs (detached). */
@@ -50,6 +52,7 @@ export async function execInContainer(ctx: RuntimeContext, o: ExecOptions): Prom
       stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'],
       preserveFds: o.preserveFds,
       foreground: !o.detach,
+      wrapper: o.detach ? o.wrapper : undefined,
       timeoutMs: 30_000,
       onWarning: ctx.warn,
     });

@@ -1,0 +1,177 @@
+// A private berthd for a test: its own persistent and runtime roots in a temp dir, its socket
+// there, its log kept for failures. stop() removes every container through the API, stops
+// berthd, and returns what was left behind (mounts, cgroups, monitors, state) for the test
+// to assert on; kill() stops berthd with SIGKILL and leaves containers running (live-restore
+// tests), restart() starts a new berthd on the same roots.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, mkdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO, runCommand, sleep, type RunResult } from './runtime.js';
+import { describeLeaks, detachMountsUnder, findLeaks, reapLeaks } from './leaks.js';
+
+export const BERTHD = join(REPO, 'dist', 'src', 'cli', 'berthd.js');
+export const BERTH_CLI = join(REPO, 'dist', 'src', 'cli', 'berth.js');
+const DOCKER_CLIS = ['/usr/local/bin/docker', '/usr/bin/docker'];
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json<T = unknown>(): T;
+}
+
+export interface Berthd {
+  work: string;
+  root: string;
+  runRoot: string;
+  socket: string;
+  logFile: string;
+  /** The current berthd process. */
+  pid(): number;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse>;
+  /** The docker CLI (28.x at /usr/local/bin, else Debian's) against this berthd. */
+  docker(args: string[], opts?: { input?: string | Buffer; timeoutMs?: number; cli?: string }): Promise<RunResult>;
+  /** berth's own CLI against this berthd. */
+  berth(args: string[], opts?: { input?: string | Buffer; timeoutMs?: number }): Promise<RunResult>;
+  /** SIGKILL berthd only (containers keep running). */
+  kill(): Promise<void>;
+  /** Starts berthd again on the same roots. */
+  restart(): Promise<void>;
+  /** Removes all containers and volumes, stops berthd, cleans up; returns leak descriptions (empty when clean). */
+  stop(): Promise<string[]>;
+}
+
+export function dockerCli(): string | undefined {
+  return DOCKER_CLIS.find((p) => existsSync(p));
+}
+
+export function berthdSkipReason(): string | false {
+  if (process.getuid?.() !== 0) return 'berthd needs root';
+  if (!existsSync(BERTHD)) return `${BERTHD} is not built (npm run build)`;
+  return false;
+}
+
+export function apiRequest(socket: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const req = request(
+      {
+        socketPath: socket,
+        method,
+        path,
+        headers: { ...(data ? { 'Content-Type': Buffer.isBuffer(body) ? 'application/x-tar' : 'application/json', 'Content-Length': String(data.length) } : {}), ...headers },
+        timeout: 120_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const buf = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, json: <T>() => JSON.parse(buf.toString('utf8')) as T });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+export async function startBerthd(opts: { label?: string; args?: string[] } = {}): Promise<Berthd> {
+  const work = mkdtempSync(join(tmpdir(), `berthd-${opts.label ?? 'test'}-`));
+  const root = join(work, 'root');
+  const runRoot = join(work, 'run');
+  const socket = join(runRoot, 'berth.sock');
+  const logFile = join(work, 'berthd.log');
+  const dockerConfig = join(work, 'docker-config');
+  mkdirSync(dockerConfig);
+  let child: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const log = openSync(logFile, 'a');
+    child = spawn(process.execPath, [BERTHD, '--root', root, '--run-root', runRoot, '--log-level', 'debug', ...(opts.args ?? [])], {
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
+    closeSync(log);
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    for (let i = 0; i < 300; i++) {
+      const gone = await Promise.race([exited, sleep(50).then(() => 'alive' as const)]);
+      if (gone !== 'alive') throw new Error(`berthd exited (${gone}) before answering: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
+      if (existsSync(socket)) {
+        const ok = await apiRequest(socket, 'GET', '/_ping').then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (ok) return;
+      }
+    }
+    throw new Error(`berthd did not answer /_ping within 15 s: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
+  };
+  await launch();
+
+  const waitExit = async (sig: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const done = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(sig);
+    await Promise.race([done, sleep(15_000)]);
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await done;
+  };
+
+  const self: Berthd = {
+    work,
+    root,
+    runRoot,
+    socket,
+    logFile,
+    pid: () => child?.pid ?? 0,
+    api: (method, path, body, headers) => apiRequest(socket, method, path, body, headers),
+    docker: (args, o = {}) =>
+      runCommand(o.cli ?? dockerCli() ?? 'docker', args, work, {
+        input: o.input,
+        timeoutMs: o.timeoutMs ?? 120_000,
+        env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
+      }),
+    berth: (args, o = {}) =>
+      runCommand(process.execPath, [BERTH_CLI, ...args], work, {
+        input: o.input,
+        timeoutMs: o.timeoutMs ?? 120_000,
+        env: { ...process.env, BERTH_HOST: `unix://${socket}` },
+      }),
+    kill: () => waitExit('SIGKILL'),
+    restart: launch,
+    async stop(): Promise<string[]> {
+      const problems: string[] = [];
+      const ids: string[] = [];
+      if (child && child.exitCode === null && child.signalCode === null) {
+        try {
+          const list = await apiRequest(socket, 'GET', '/containers/json?all=1');
+          for (const c of list.json<{ Id: string }[]>()) {
+            ids.push(c.Id);
+            const r = await apiRequest(socket, 'DELETE', `/containers/${c.Id}?force=1&v=1`);
+            if (r.status !== 204 && r.status !== 404) problems.push(`rm -f ${c.Id}: ${r.status} ${r.body.toString()}`);
+          }
+        } catch (err) {
+          problems.push(`cleaning containers through the API: ${String(err)}`);
+        }
+      }
+      await waitExit('SIGTERM');
+      const scope = { paths: [work], ids, roots: [] };
+      const leaks = findLeaks(scope);
+      if (leaks.length > 0) {
+        problems.push(describeLeaks(leaks));
+        reapLeaks(leaks);
+      }
+      detachMountsUnder(work);
+      if (problems.length > 0 && process.env.BERTH_TEST_KEEP_LOGS) problems.push(`berthd log: ${logFile}`);
+      else rmSync(work, { recursive: true, force: true });
+      return problems;
+    },
+  };
+  return self;
+}
