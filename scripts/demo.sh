@@ -1,68 +1,72 @@
 #!/usr/bin/env bash
-# The berth demo: sets everything up, builds a bundle from Debian's busybox-static, and
-# runs containers with berth-oci (the runc-compatible runtime): a foreground run, then the
-# create → start → exec → kill → delete lifecycle. Needs root; no internet.
+# The berth demo: sets everything up, starts berthd (the daemon) on a private socket, makes
+# a busybox image from what this machine has (Debian's busybox-static), and runs containers
+# through it with the berth CLI and the real docker CLI: a web server answering on
+# 127.0.0.1, logs, exec, stats, berthd killed with SIGKILL while the server keeps serving,
+# then everything removed. Needs root; no internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-oci() { bin/berth-oci --root "$root" "$@"; }
+repo=$PWD
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
-root="$work/state"
+run_root=/run/berth-demo-$$
+export BERTH_HOST="unix://$run_root/berth.sock"
+berth() { "$repo/bin/berth" "$@"; }
+berthd_pid=
+start_berthd() {
+  node "$repo/dist/src/cli/berthd.js" --root "$work/root" --run-root "$run_root" >>"$work/berthd.log" 2>&1 &
+  berthd_pid=$!
+  for _ in $(seq 100); do [ -S "$run_root/berth.sock" ] && berth version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "berthd did not start:"; cat "$work/berthd.log"; exit 1
+}
 cleanup() {
-  for id in $(bin/berth-oci --root "$root" list -q 2>/dev/null); do bin/berth-oci --root "$root" delete -f "$id" || true; done
-  rm -rf "$work"
+  berth rm -f $(berth ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  [ -n "$berthd_pid" ] && kill "$berthd_pid" 2>/dev/null && wait "$berthd_pid" 2>/dev/null || true
+  rm -rf "$work" "$run_root"
 }
 trap cleanup EXIT
 
-say "building a bundle in $work/bundle from /bin/busybox"
-mkdir -p "$work/bundle/rootfs"/{bin,proc,sys,dev,tmp,etc}
-cp /bin/busybox "$work/bundle/rootfs/bin/"
-for a in sh echo cat ls id hostname sleep ps uname mount grep wc; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$work/bundle/rootfs/etc/passwd"
-echo 'root:x:0:' >"$work/bundle/rootfs/etc/group"
-(cd "$work/bundle" && "$OLDPWD/bin/berth-oci" spec)
-node -e '
-  const fs = require("fs"); const f = process.argv[1]; const c = JSON.parse(fs.readFileSync(f));
-  c.process.terminal = false;
-  c.process.args = ["sh", "-c", "echo \"hello from $(hostname): I am pid $$, uid $(id -u)\"; echo \"my processes:\"; ps -o pid,comm; echo \"my mounts:\"; mount | wc -l"];
-  c.linux.resources = { ...c.linux.resources, memory: { limit: 67108864 }, pids: { limit: 64 } };
-  fs.writeFileSync(f, JSON.stringify(c, null, 2));
-' "$work/bundle/config.json"
+say "berthd: root $work/root, API on $run_root/berth.sock"
+start_berthd
+berth version
 
-say "berth-oci run (foreground; exit code passes through)"
-oci run --bundle "$work/bundle" demo-run
+say "an image from /bin/busybox (no registry, no internet): berth import"
+mkdir -p "$work/rootfs"/{bin,proc,sys,dev,tmp,etc,www,root}
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh echo cat ls id hostname sleep ps uname httpd wget date head; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
+echo 'root:x:0:' >"$work/rootfs/etc/group"
+echo '<h1>hello from a berth container</h1>' >"$work/rootfs/www/index.html"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+berth import --change 'CMD ["/bin/sh"]' "$work/rootfs.tar" demo/busybox:1
+berth images
 
-say "create → state (created) → start → state (running)"
-node -e '
-  const fs = require("fs"); const f = process.argv[1]; const c = JSON.parse(fs.readFileSync(f));
-  c.process.args = ["sleep", "300"]; fs.writeFileSync(f, JSON.stringify(c, null, 2));
-' "$work/bundle/config.json"
-oci create --bundle "$work/bundle" demo
-oci state demo | grep -E '"(status|pid)"'
-oci start demo
-oci state demo | grep -E '"status"'
+say "berth run --rm: output and exit code come back"
+berth run --rm demo/busybox:1 sh -c 'echo "hello from $(hostname), pid $$, uid $(id -u)"; exit 3' || echo "exit code: $?"
 
-say "exec into it: the container sees only its own processes"
-oci exec demo ps -o pid,comm
-say "its cgroup limits, from the host"
-cat /sys/fs/cgroup/memory/berth/demo/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/berth/demo/memory.max
-oci list
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+say "a web server in a container (host network until bridge networks land), on 127.0.0.1:$port"
+berth run -d --name web --network host --memory 64m --restart unless-stopped demo/busybox:1 httpd -f -v -p "127.0.0.1:$port" -h /www
+berth ps
+for _ in $(seq 50); do wget -q -O - "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 
-say "kill → stopped → delete"
-oci kill demo KILL
-for _ in $(seq 50); do oci state demo | grep -q '"stopped"' && break; sleep 0.1; done
-oci state demo | grep -E '"status"'
-oci delete demo
-oci list
+say "exec, logs, stats"
+berth exec web sh -c 'echo "inside: $(ps | wc -l) processes, hostname $(hostname)"'
+berth logs web | tail -n 3
+berth stats --no-stream web
 
-say "images: a directory becomes an image; push, pull, unpack into overlay snapshots, run"
-mkdir -p "$work/image-src"/{bin,proc,sys,dev,tmp,etc}
-cp /bin/busybox "$work/image-src/bin/"
-for a in sh echo cat ls; do ln -s busybox "$work/image-src/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$work/image-src/etc/passwd"
-echo 'a busybox image berth made, pushed and pulled' >"$work/image-src/etc/motd"
-node scripts/image-demo.mjs "$work"
+say "berthd killed with SIGKILL: the container keeps serving (its monitor holds it)"
+kill -9 "$berthd_pid"; wait "$berthd_pid" 2>/dev/null || true
+wget -q -O - "http://127.0.0.1:$port/"
+start_berthd
+berth ps --format '{{.Names}}: {{.Status}}'
 
-say "done: nothing is left behind (state, cgroups and mounts are gone)"
+say "the docker CLI speaks to berthd too"
+if command -v docker >/dev/null; then DOCKER_HOST="$BERTH_HOST" docker ps; else echo "(no docker CLI installed)"; fi
+
+say "stop and remove"
+berth stop web
+berth rm web
+berth ps -a

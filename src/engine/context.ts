@@ -92,8 +92,8 @@ export class EngineContext {
     return undefined;
   }
 
-  save(rec: ContainerRecord): void {
-    this.store.save(rec);
+  save(rec: ContainerRecord, opts: { durable?: boolean } = {}): void {
+    this.store.save(rec, opts);
     this.containers.set(rec.id, rec);
   }
 

@@ -175,3 +175,21 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
   };
   return self;
 }
+
+/**
+ * Imports a busybox rootfs as IMAGE into this berthd through the docker CLI (`docker import`
+ * with the given --change lines); the rootfs tar is built once per work dir.
+ */
+export async function importBusybox(d: Berthd, image: string, changes: string[] = ['CMD ["/bin/sh"]']): Promise<void> {
+  const { makeRootfs } = await import('./bundle.js');
+  const { execFileSync } = await import('node:child_process');
+  const tar = join(d.work, 'busybox-rootfs.tar');
+  if (!existsSync(tar)) {
+    const rootfs = join(d.work, 'busybox-rootfs');
+    makeRootfs(rootfs);
+    execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
+    rmSync(rootfs, { recursive: true, force: true });
+  }
+  const r = await d.docker(['import', ...changes.flatMap((c) => ['--change', c]), tar, image]);
+  if (r.code !== 0) throw new Error(`docker import ${image}: ${r.stderr}`);
+}

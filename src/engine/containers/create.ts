@@ -108,7 +108,7 @@ export async function createContainer(ctx: EngineContext, req: CreateContainerRe
       snapshotKey,
       warnings: built.warnings,
     };
-    ctx.save(rec);
+    ctx.save(rec, { durable: true });
     ctx.emit('create', rec);
     return { Id: id, Warnings: built.warnings };
   } catch (err) {

@@ -67,8 +67,13 @@ export class ContainerStore {
     return join(this.root, id, `${id}-json.log`);
   }
 
-  save(rec: ContainerRecord): void {
-    writeJsonAtomic(join(this.dir(rec.id), 'container.json'), rec);
+  /**
+   * State changes (start, exit, health) skip the fsync: the rename keeps the record whole
+   * across a crash of berthd, and after a power loss every container is gone anyway, so an
+   * older state on disk is still a state berthd can load. The first record is durable.
+   */
+  save(rec: ContainerRecord, opts: { durable?: boolean } = {}): void {
+    writeJsonAtomic(join(this.dir(rec.id), 'container.json'), rec, { durable: opts.durable ?? false });
   }
 
   /** Every loadable record; directories without one (a create that crashed early) are returned in `orphans`. */
