@@ -36,6 +36,8 @@ export class EngineContext {
   readonly runtime: RuntimeContext;
   readonly containers = new Map<string, ContainerRecord>();
   readonly waiters = new Map<string, Waiters>();
+  /** The current run of each container (see watchExit). */
+  readonly runTokens = new Map<string, number>();
   /** Attach sessions made before the container started (docker run): joined to the monitor at the next start, before the process runs. */
   readonly pendingAttach = new Map<string, ((runDir: string) => Promise<void>)[]>();
   /** Containers with an operation in flight (start, stop, remove): one at a time per container. */

@@ -6,7 +6,6 @@ import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BerthError } from '../errors.js';
-import { deleteContainer as ociDelete } from '../runtime/index.js';
 import { ImageService } from '../image/index.js';
 import { mountAll } from '../image/snapshots/mount.js';
 import { EngineContext, type EngineOptions } from './context.js';
@@ -127,14 +126,13 @@ export class BerthEngine implements Engine {
       if (rec.state.status === 'restarting') {
         // Its restart was pending when berthd stopped: the exit was recorded already.
         rec.state.status = 'exited';
-        await onExit(ctx, rec.id, { exitCode: rec.state.exitCode, signal: null, oomKilled: false, startedAt: rec.state.startedAt, finishedAt: rec.state.finishedAt }, 0);
+        await onExit(ctx, rec.id, { exitCode: rec.state.exitCode, signal: null, oomKilled: false, startedAt: rec.state.startedAt, finishedAt: rec.state.finishedAt });
         continue;
       }
-      await onExit(ctx, rec.id, readExit(runDir), rec.state.pid);
+      await onExit(ctx, rec.id, readExit(runDir));
     }
     // Restart-policy `always`/`unless-stopped` containers that were running when the host went down
     // are restarted by onExit above; those stopped by the user stay stopped.
-    void ociDelete;
   }
 
   /** Graceful shutdown: containers keep running under their monitors. */

@@ -37,9 +37,14 @@ export function execIdsOf(containerId: string): string[] {
   return [...execs.values()].filter((e) => e.containerId === containerId).map((e) => e.id);
 }
 
+function requireRunning(rec: ContainerRecord): void {
+  if (rec.state.status === 'paused') throw new BerthError('Conflict', `Container ${rec.id} is paused, unpause the container before exec`);
+  if (rec.state.status !== 'running') throw new BerthError('Conflict', `Container ${rec.id} is not running`);
+}
+
 export function createExec(ctx: EngineContext, idOrName: string, req: ExecCreateRequest): { Id: string } {
   const rec = ctx.find(idOrName);
-  if (rec.state.status !== 'running') throw new BerthError('Conflict', `Container ${rec.id} is not running`);
+  requireRunning(rec);
   if (!Array.isArray(req.Cmd) || req.Cmd.length === 0 || req.Cmd.some((a) => typeof a !== 'string'))
     throw new BerthError('InvalidArgument', 'Cmd: an exec needs a command (a non-empty array of strings)');
   const id = randomBytes(32).toString('hex');
@@ -62,7 +67,7 @@ export async function startExec(
   const e = findExec(execId);
   if (e.started) throw new BerthError('Conflict', `exec ${execId} has already been started`);
   const rec = ctx.find(e.containerId);
-  if (rec.state.status !== 'running') throw new BerthError('Conflict', `Container ${rec.id} is not running`);
+  requireRunning(rec);
   e.started = true;
   const tty = opts.Tty ?? e.req.Tty ?? false;
   const req = opts.ConsoleSize ? { ...e.req, ConsoleSize: opts.ConsoleSize } : e.req;

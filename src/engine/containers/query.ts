@@ -136,9 +136,28 @@ function matches(ctx: EngineContext, rec: ContainerRecord, f: Record<string, str
   return true;
 }
 
+const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+const HEALTH_STATUSES = ['starting', 'healthy', 'unhealthy', 'none'];
+
+/** Checked before matching, so a typo is refused even when there is nothing to match it against. */
+function checkFilterValues(f: Record<string, string[]>): void {
+  const bad = (key: string, v: string, hint: string): BerthError => new BerthError('InvalidArgument', `invalid filter '${key}=${v}'`, { hint });
+  for (const v of f.status ?? []) if (!STATUSES.includes(v)) throw bad('status', v, `status is one of ${STATUSES.join(', ')}`);
+  for (const v of f.health ?? []) if (!HEALTH_STATUSES.includes(v)) throw bad('health', v, `health is one of ${HEALTH_STATUSES.join(', ')}`);
+  for (const v of f.exited ?? []) if (!/^-?\d+$/.test(v)) throw bad('exited', v, 'exited takes an integer exit code');
+  for (const v of f.name ?? []) {
+    try {
+      new RegExp(v);
+    } catch (err) {
+      throw new BerthError('InvalidArgument', `invalid filter 'name=${v}': not a regular expression: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
 export function listContainers(ctx: EngineContext, opts: ListContainersOptions): ContainerSummary[] {
   const f = opts.filters ?? {};
   for (const k of Object.keys(f)) if (!LIST_FILTERS.includes(k)) throw new BerthError('InvalidArgument', `invalid filter '${k}'`);
+  checkFilterValues(f);
   let recs = [...ctx.containers.values()].sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
   const all = opts.all || (opts.limit !== undefined && opts.limit > 0) || Boolean(f.status?.length) || Boolean(f.exited?.length);
   if (!all) recs = recs.filter((r) => r.state.status === 'running' || r.state.status === 'paused' || r.state.status === 'restarting');

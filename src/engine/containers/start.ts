@@ -129,24 +129,26 @@ function parseSize(text: string | undefined): number | undefined {
 /** Connects to the monitor and handles the exit when it comes (or the monitor vanishes). */
 export function watchExit(ctx: EngineContext, rec: ContainerRecord): void {
   const runDir = ctx.runDir(rec.id);
-  const pidAtStart = () => rec.state.pid;
+  // Each run of the container gets a token: a late exit of an earlier run changes nothing.
+  const token = (ctx.runTokens.get(rec.id) ?? 0) + 1;
+  ctx.runTokens.set(rec.id, token);
   void connectMonitor(runDir, {}).then(
     async (conn) => {
       const info = (await conn.exited) ?? readExit(runDir);
       conn.close();
-      await onExit(ctx, rec.id, info, pidAtStart());
+      await onExit(ctx, rec.id, info, token);
     },
-    async () => onExit(ctx, rec.id, readExit(runDir), pidAtStart()),
+    async () => onExit(ctx, rec.id, readExit(runDir), token),
   );
 }
 
 /** Records an exit, tells waiters, then restarts or auto-removes as the config says. */
-export async function onExit(ctx: EngineContext, id: string, info: ExitInfo | undefined, pid: number): Promise<void> {
+export async function onExit(ctx: EngineContext, id: string, info: ExitInfo | undefined, token?: number): Promise<void> {
   const rec = ctx.containers.get(id);
   if (!rec) return;
   await ctx.locked(id, async () => {
     // A later start already replaced this run.
-    if (rec.state.pid !== pid && pid !== 0) return;
+    if (token !== undefined && ctx.runTokens.get(id) !== token) return;
     stopHealthChecks(rec.id);
     await ociDelete(ctx.runtime, rec.id, true).catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: removing its runtime state: ${String(err)}`));
     const exitCode = info?.exitCode ?? 255;
