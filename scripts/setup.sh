@@ -25,9 +25,11 @@ make -s -C native
 node node_modules/typescript/bin/tsc -p tsconfig.json
 # The CLI as one CommonJS file: Node 20 spends ~1 ms per ES module it resolves and more
 # to start its ESM loader; one CJS bundle starts in about half the time of the module tree.
-node_modules/.bin/esbuild src/cli/berth-oci.ts --bundle --platform=node --format=cjs --target=node20 \
-  --outfile=dist/berth-oci.cjs --log-level=warning \
-  --banner:js="const __berth_import_meta_url = require('url').pathToFileURL(__filename).href;" \
-  --define:import.meta.url=__berth_import_meta_url
-# A code cache of the previous bundle would only be rejected; bin/launch.cjs makes a new one.
-rm -f dist/berth-oci.cjs.cache
+for cli in berth-oci berth; do
+  node_modules/.bin/esbuild "src/cli/$cli.ts" --bundle --platform=node --format=cjs --target=node20 \
+    --outfile="dist/$cli.cjs" --log-level=warning \
+    --banner:js="const __berth_import_meta_url = require('url').pathToFileURL(__filename).href;" \
+    --define:import.meta.url=__berth_import_meta_url
+  # A code cache of the previous bundle would only be rejected; bin/launch.cjs makes a new one.
+  rm -f "dist/$cli.cjs.cache"
+done

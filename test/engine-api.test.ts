@@ -52,7 +52,8 @@ test('a create body that is not JSON is refused with the parse error', { skip },
 
 test('wrong types in the create config are refused naming the field', { skip }, async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ Cmd: 'x' }, /Cmd/],
+    [{ Cmd: 5 }, /Cmd/],
+    [{ Cmd: ['sh', 7] }, /Cmd\[1\]/],
     [{ Env: 'A=1' }, /Env/],
     [{ Tty: 'yes' }, /Tty/],
     [{ HostConfig: { Memory: 'lots' } }, /Memory/],
@@ -65,6 +66,11 @@ test('wrong types in the create config are refused naming the field', { skip }, 
   }
   const list = await d.api('GET', '/containers/json?all=1');
   assert.deepEqual(list.json(), [], 'no refused create left a container behind');
+  // Go's StrSlice reads a lone string as a one-element list; dockerd accepts it, so berth does.
+  const id = await createContainer({ Cmd: 'true' });
+  const inspect = await d.api('GET', `/containers/${id}/json`);
+  assert.deepEqual(inspect.json<{ Config: { Cmd: string[] } }>().Config.Cmd, ['true']);
+  assert.equal((await d.api('DELETE', `/containers/${id}`)).status, 204);
 });
 
 test('an unknown image on create is 404 No such image', { skip }, async () => {
@@ -164,11 +170,14 @@ test('invalid filters are 400', { skip }, async () => {
     `/images/json?filters=${encodeURIComponent('{"bogus":["x"]}')}`,
     `/volumes?filters=${encodeURIComponent('{"bogus":["x"]}')}`,
     `/containers/prune?filters=${encodeURIComponent('{"bogus":["x"]}')}`,
+    `/containers/json?filters=${encodeURIComponent('{"name":["(unclosed"]}')}`,
+    `/containers/json?filters=${encodeURIComponent('{"exited":["zero"]}')}`,
+    `/containers/json?filters=${encodeURIComponent('{"health":["poorly"]}')}`,
   ];
   for (const path of cases) {
     const method = path.startsWith('/containers/prune') ? 'POST' : 'GET';
     const r = await d.api(method, path);
-    expectError(r, 400, /filter|JSON|sleepy|bogus|nosuchfilter/i, path);
+    expectError(r, 400, /filter/i, path);
   }
   const ok = await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent('{"status":["exited"]}')}`);
   assert.equal(ok.status, 200, ok.body.toString('utf8'));
@@ -185,8 +194,8 @@ test('exec on a created or stopped container is 409; start twice is 304; stop a 
   const ex = await d.api('POST', `/containers/${id}/exec`, { Cmd: ['true'], AttachStdout: true });
   assert.equal(ex.status, 201, ex.body.toString('utf8'));
   const execId = ex.json<{ Id: string }>().Id;
-  const badExec = await d.api('POST', `/containers/${id}/exec`, { Cmd: 'true' });
-  expectError(badExec, 400, /Cmd/, 'exec with Cmd as a string');
+  const badExec = await d.api('POST', `/containers/${id}/exec`, { Cmd: true });
+  expectError(badExec, 400, /Cmd/, 'exec with Cmd as a boolean');
   const emptyExec = await d.api('POST', `/containers/${id}/exec`, { Cmd: [] });
   expectError(emptyExec, 400, /Cmd/, 'exec with an empty Cmd');
   assert.equal((await d.api('POST', `/containers/${id}/kill`)).status, 204);
@@ -228,7 +237,7 @@ test('image and volume endpoints: unknown names are 404, bad requests 400, in-us
   expectError(await d.api('DELETE', '/images/nosuch:1'), 404, /No such image/i, 'rmi an unknown image');
   expectError(await d.api('POST', '/images/nosuch:1/tag?repo=x&tag=1'), 404, /No such image/i, 'tag an unknown image');
   expectError(await d.api('GET', '/images/nosuch:1/history'), 404, /No such image/i, 'history of an unknown image');
-  const badTag = await d.api('POST', `/images/${IMAGE}/tag?repo=${encodeURIComponent('UPPER/case')}&tag=1`);
+  const badTag = await d.api('POST', `/images/${IMAGE}/tag?repo=${encodeURIComponent('lower/UPPER')}&tag=1`);
   expectError(badTag, 400, /UPPER|reference|repository|invalid/i, 'tag with an invalid repository');
   expectError(await d.api('GET', '/volumes/nosuch'), 404, /no such volume|nosuch/i, 'inspect an unknown volume');
   expectError(await d.api('DELETE', '/volumes/nosuch'), 404, /no such volume|nosuch/i, 'remove an unknown volume');

@@ -335,8 +335,11 @@ function report(e: unknown, o: { spec: string; isRunLike: boolean; usageTail: ()
   const runTail = o.isRunLike ? `\n\nRun 'berth ${o.spec} --help' for more information` : '';
   switch (name) {
     case 'UsageError': {
-      o.err(`${message}\n${o.usageTail()}`);
-      return (e as { exitCode: number }).exitCode;
+      const code = (e as { exitCode: number }).exitCode;
+      // docker words argument-count mistakes (status 1) a little differently from flag mistakes (125)
+      if (code === 1) o.err(`berth: ${message}\n${o.usageTail().replace("\nRun '", "\nSee '")}`);
+      else o.err(`${message}\n${o.usageTail()}`);
+      return code;
     }
     case 'DaemonError':
       o.err(`${prefix}Error response from daemon: ${message}${runTail}\n`);

@@ -141,7 +141,8 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
       runCommand(process.execPath, [BERTH_CLI, ...args], work, {
         input: o.input,
         timeoutMs: o.timeoutMs ?? 120_000,
-        env: { ...process.env, BERTH_HOST: `unix://${socket}` },
+        // A berthd that died mid-test must not be replaced by one on the host's real roots.
+        env: { ...process.env, BERTH_HOST: `unix://${socket}`, BERTH_AUTOSTART: '0' },
       }),
     kill: () => waitExit('SIGKILL'),
     restart: launch,

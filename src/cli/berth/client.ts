@@ -209,8 +209,8 @@ export class Client {
   }
 }
 
-/** Reads a newline-delimited JSON stream (pull, push, load, events, stats) message by message. */
-export async function* jsonLines<T>(res: Readable): AsyncGenerator<T> {
+/** The lines of a newline-delimited stream, without empty ones. */
+export async function* textLines(res: Readable): AsyncGenerator<string> {
   let buf = '';
   for await (const chunk of res) {
     buf += (chunk as Buffer).toString('utf8');
@@ -218,8 +218,13 @@ export async function* jsonLines<T>(res: Readable): AsyncGenerator<T> {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (line) yield JSON.parse(line) as T;
+      if (line) yield line;
     }
   }
-  if (buf.trim()) yield JSON.parse(buf) as T;
+  if (buf.trim()) yield buf.trim();
+}
+
+/** Reads a newline-delimited JSON stream (pull, push, load, events, stats) message by message. */
+export async function* jsonLines<T>(res: Readable): AsyncGenerator<T> {
+  for await (const line of textLines(res)) yield JSON.parse(line) as T;
 }

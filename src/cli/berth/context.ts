@@ -33,7 +33,3 @@ export class CliError extends Error {
     this.hint = opts.hint;
   }
 }
-
-export function write(w: Writable, text: string): void {
-  if (text) w.write(text);
-}

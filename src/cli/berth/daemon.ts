@@ -15,6 +15,8 @@ export interface StartDaemonOptions {
   berthdPath?: string;
   timeoutMs?: number;
   notify: (message: string) => void;
+  /** Default: the effective uid is 0. */
+  isRoot?: boolean;
 }
 
 /** dist/src/cli/berthd.js seen from dist/src/cli/berth/daemon.js or from the dist/berth.cjs bundle. */
@@ -59,7 +61,7 @@ function tail(file: string, lines: number): string {
 }
 
 export async function startDaemon(opts: StartDaemonOptions): Promise<void> {
-  if (process.getuid?.() !== 0)
+  if (!(opts.isRoot ?? process.getuid?.() === 0))
     throw new ConnectError(`Cannot connect to berthd at unix://${opts.socketPath}. Is berthd running?`, {
       hint: 'start it as root (berthd), or run berth as root so that it starts berthd itself; -H or BERTH_HOST pick another socket',
     });

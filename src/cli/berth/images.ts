@@ -223,12 +223,10 @@ const load: Command = {
     const input = f.str('input');
     if (!input && ctx.stdin.isTTY) throw new CliError('requested load from stdin, but stdin is empty');
     const body = input ? createReadStream(input) : ctx.stdin;
-    const res = await ctx.client().request('POST', '/images/load', { query: { quiet: f.bool('quiet') || undefined }, raw: body, contentType: 'application/x-tar' });
-    for await (const m of jsonLines<ProgressMessage>(res)) {
-      if (m.errorDetail || m.error) throw new CliError(m.errorDetail?.message ?? m.error ?? 'load failed');
-      if (m.stream) ctx.stdout.write(m.stream);
-      else if (m.status && !f.bool('quiet')) ctx.stdout.write(`${m.id ? `${m.id}: ` : ''}${m.status}\n`);
-    }
+    // docker asks for the quiet form when nobody watches the progress
+    const quiet = f.bool('quiet') || !ctx.stdout.isTTY;
+    const res = await ctx.client().request('POST', '/images/load', { query: { quiet: quiet || undefined }, raw: body, contentType: 'application/x-tar' });
+    await printProgress(res, ctx.stdout);
     return 0;
   },
 };

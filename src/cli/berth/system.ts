@@ -1,6 +1,6 @@
 // System-wide commands: info, version, events, system df, system prune, and inspect of any object.
 import type { ContainerSummary, EngineEvent, ImageSummaryDocker, VersionInfo, VolumeInfo } from '../../engine/types.js';
-import { DaemonError, filtersJson, jsonLines } from './client.js';
+import { DaemonError, filtersJson, textLines } from './client.js';
 import { CliError, type Command, type Context } from './context.js';
 import { bytesSize, humanSize, renderRows, rfc3339NanoFixed, unescapeFormat } from './format.js';
 import { UsageError } from './flags.js';
@@ -107,11 +107,11 @@ const info: Command = {
 };
 
 /** docker events' line: time, type, action, actor id and its attributes sorted by name. */
-export function formatEvent(e: EngineEvent): string {
+export function formatEvent(e: EngineEvent, timeNano?: bigint): string {
   const attrs = Object.entries(e.Actor?.Attributes ?? {})
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`);
-  const when = e.timeNano ? rfc3339NanoFixed(BigInt(Math.round(e.timeNano))) : rfc3339NanoFixed(BigInt(e.time) * 1_000_000_000n);
+  const when = rfc3339NanoFixed(timeNano ?? (e.timeNano ? BigInt(Math.round(e.timeNano)) : BigInt(e.time) * 1_000_000_000n));
   return `${when} ${e.Type} ${e.Action} ${e.Actor?.ID ?? ''}${attrs.length ? ` (${attrs.join(', ')})` : ''}\n`;
 }
 
@@ -140,10 +140,15 @@ const events: Command = {
     const res = await ctx.client().request('GET', '/events', { query: { since: ts('since'), until: ts('until'), filters: filtersJson(f.list('filter')) } });
     const format = f.str('format');
     const tpl = format && format !== 'json' ? parseTemplate(unescapeFormat(format)) : undefined;
-    for await (const e of jsonLines<EngineEvent>(res)) {
-      if (format === 'json') ctx.stdout.write(`${JSON.stringify(e)}\n`);
-      else if (tpl) ctx.stdout.write(`${renderTemplate(tpl, e)}\n`);
-      else ctx.stdout.write(formatEvent(e));
+    for await (const line of textLines(res)) {
+      if (format === 'json') {
+        ctx.stdout.write(`${line}\n`);
+        continue;
+      }
+      const e = JSON.parse(line) as EngineEvent;
+      // timeNano does not fit a double; read its digits from the text
+      const nano = /"timeNano":\s*(\d+)/.exec(line);
+      ctx.stdout.write(tpl ? `${renderTemplate(tpl, e)}\n` : formatEvent(e, nano ? BigInt(nano[1]) : undefined));
     }
     return 0;
   },
