@@ -12,7 +12,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 run_root=/run/berth-demo-$$
-export BERTH_HOST="unix://$run_root/berth.sock"
+export BERTH_HOST="unix://$run_root/berth.sock" BERTH_AUTOSTART=0
 berth() { "$repo/bin/berth" "$@"; }
 berthd_pid=
 start_berthd() {
@@ -24,6 +24,7 @@ start_berthd() {
 cleanup() {
   berth rm -f $(berth ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   [ -n "$berthd_pid" ] && kill "$berthd_pid" 2>/dev/null && wait "$berthd_pid" 2>/dev/null || true
+  [ -n "${BERTH_DEMO_KEEP:-}" ] && { echo "kept $work"; return; }
   rm -rf "$work" "$run_root"
 }
 trap cleanup EXIT

@@ -292,9 +292,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     client: () =>
       (client ??= new clientMod.Client({
         socketPath: socket,
-        // BERTH_AUTOSTART=0 keeps berth from starting a daemon (tests, scripts that start their own).
+        // Only the default daemon is started on demand: a berthd for another socket has roots
+        // of its own that berth cannot guess (it would serve the default ones there).
+        // BERTH_AUTOSTART=0 keeps berth from starting one at all.
         onUnreachable:
-          io.env.BERTH_AUTOSTART === '0'
+          io.env.BERTH_AUTOSTART === '0' || socket !== clientMod.DEFAULT_SOCKET
             ? undefined
             : async () => {
                 const { startDaemon } = await import('./berth/daemon.js');
@@ -359,7 +361,8 @@ function report(e: unknown, o: { spec: string; isRunLike: boolean; usageTail: ()
   }
 }
 
-const isEntry = process.argv[1] !== undefined && /berth(\.js|\.cjs|\.ts)?$/.test(process.argv[1]);
+// Run directly (dist/src/cli/berth.js, dist/berth.cjs) or through bin/launch.cjs; imported by tests otherwise.
+const isEntry = process.argv[1] !== undefined && /(berth(\.js|\.cjs|\.ts)?|launch\.cjs)$/.test(process.argv[1]);
 if (isEntry) {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
