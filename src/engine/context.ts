@@ -5,6 +5,7 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
 import { RuntimeContext } from '../runtime/index.js';
+import { readHostRlimits } from '../runtime/rlimits.js';
 import type { EngineImages } from './images.js';
 import { readHostDevices, type SpecHostFacts } from './spec/index.js';
 import type { EventBus } from './events.js';
@@ -58,7 +59,10 @@ export class EngineContext {
 
   /** What the spec builder needs to know of the host; devices are read again each time (they come and go). */
   async specHostFacts(): Promise<SpecHostFacts> {
-    const base = await (this.hostFacts ??= this.runtime.cgroupHost().then((h) => ({ cgroupV2: h.mode === 'v2', cpuCount: cpus().length, hostname: hostname(), arch: process.arch })));
+    const base = await (this.hostFacts ??= this.runtime.cgroupHost().then((h) => {
+      const nofile = readHostRlimits().RLIMIT_NOFILE?.hard;
+      return { cgroupV2: h.mode === 'v2', cpuCount: cpus().length, hostname: hostname(), arch: process.arch, nofileHard: typeof nofile === 'number' ? nofile : undefined };
+    }));
     return { ...base, devices: readHostDevices() };
   }
 

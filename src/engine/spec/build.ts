@@ -250,7 +250,7 @@ export function buildContainerSpec(input: SpecInput): BuiltContainerSpec {
       env,
       cwd,
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
-      rlimits: buildRlimits(hcIn.Ulimits),
+      rlimits: buildRlimits(hcIn.Ulimits, facts.nofileHard),
       noNewPrivileges: security.noNewPrivileges,
       oomScoreAdj: hcIn.OomScoreAdj ?? 0,
     },

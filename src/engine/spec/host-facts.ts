@@ -31,6 +31,8 @@ export interface SpecHostFacts {
   /** The host's online cpus and memory nodes ("0-3"), to check CpusetCpus/CpusetMems against. */
   onlineCpus?: string;
   onlineMems?: string;
+  /** The daemon's own hard RLIMIT_NOFILE (the default containers get, at most 1048576). */
+  nofileHard?: number;
   /** The host's hostname: a host-network or host-UTS container's. */
   hostname?: string;
   /** Node's name of the architecture (process.arch), for the default seccomp profile. */

@@ -164,8 +164,18 @@ export function buildResources(hc: HostConfig, facts: SpecHostFacts): ResourcesR
 }
 
 /** process.rlimits: Docker's default nofile, overridden per name by HostConfig.Ulimits. */
-export function buildRlimits(ulimits: HostConfig['Ulimits']): Rlimit[] {
-  const byType = new Map<string, Rlimit>(DEFAULT_ULIMITS.map((r) => [r.type, { ...r }]));
+/**
+ * `nofileHard`: the daemon's own hard RLIMIT_NOFILE. Docker's containers inherit the daemon's
+ * (1048576 where its unit says so); a host that allows less gets its own limit as the
+ * default instead of a clamp warning at every start.
+ */
+export function buildRlimits(ulimits: HostConfig['Ulimits'], nofileHard?: number): Rlimit[] {
+  const byType = new Map<string, Rlimit>(
+    DEFAULT_ULIMITS.map((r) => {
+      const cap = r.type === 'RLIMIT_NOFILE' && nofileHard !== undefined ? Math.min(r.hard, nofileHard) : r.hard;
+      return [r.type, { ...r, soft: Math.min(r.soft, cap), hard: cap }];
+    }),
+  );
   (ulimits ?? []).forEach((u, i) => {
     const field = `HostConfig.Ulimits[${i}]`;
     const name = String(u?.Name ?? '').toLowerCase();
