@@ -969,6 +969,7 @@ int main(int argc, char **argv)
 		if (ops[i].code == OP_EXEC)
 			c.exec_index = (long)i;
 
+	berth_seccomp_prepare(ops, nops, getenv("_BERTH_SECCOMP_CACHE"));
 	if (clone_idx < 0) {
 		run_ops(&c, 0, nops);
 		return 0;

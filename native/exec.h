@@ -27,6 +27,11 @@ struct plan_op {
  * Keeps one filter context between calls. Returns 0 or -errno. */
 int berth_seccomp_op(const struct plan_op *op, char *err, size_t errlen);
 
+/* seccomp.c: compiles the plan's filter (INIT..LOAD) now, in the parent, or reads it from
+ * cache_dir (keyed by the ops and libseccomp's version; NULL: no cache), so that the
+ * container process only loads it. Any problem leaves the ops to run as before. */
+void berth_seccomp_prepare(const struct plan_op *ops, size_t nops, const char *cache_dir);
+
 /* bpf.c: OP_DEVICE_BPF. Returns 0 or -errno. */
 int berth_device_bpf(const char *cgroup_dir, const void *insns, size_t insns_len,
 		     const char *license, char *err, size_t errlen);

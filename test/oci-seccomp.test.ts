@@ -1,5 +1,8 @@
 // seccomp: errnoRet rules, argument comparisons, default actions, architectures.
 import { test, after } from 'node:test';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Suite } from './helpers/suite.js';
 import { show } from './helpers/runtime.js';
@@ -132,4 +135,33 @@ test('an unknown action is refused, naming it', async () => {
 test('no seccomp section → seccomp mode 0', async () => {
   const { report } = await s.probe({ edit: (sp) => delete sp.linux!.seccomp });
   assert.equal(report.seccomp, 0);
+});
+
+test('a compiled filter is cached by its rules and loaded from the cache the next time; a bad cache file is ignored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-seccomp-cache-'));
+  const saved = process.env.BERTH_SECCOMP_CACHE;
+  process.env.BERTH_SECCOMP_CACHE = dir;
+  try {
+    const opts = {
+      extra: ['--try-syscall', 'mkdir', '--try-syscall', 'getpid'],
+      edit: withSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', architectures: ARCHES, syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }),
+    };
+    const first = await s.probe(opts);
+    assert.equal(first.report.syscalls['mkdir']!.error, 'EACCES');
+    const files = readdirSync(dir);
+    assert.equal(files.length, 1, `one cached filter: ${files.join(', ')}`);
+    assert.match(files[0]!, /^[0-9a-f]{16}\.bpf$/);
+    const second = await s.probe(opts);
+    assert.equal(second.report.seccomp, 2);
+    assert.equal(second.report.syscalls['mkdir']!.error, 'EACCES', 'the cached filter denies as the compiled one did');
+    assert.equal(second.report.syscalls['getpid']!.error, 'OK');
+    // A torn or foreign file (not whole BPF instructions) is compiled over, never loaded.
+    writeFileSync(join(dir, files[0]!), 'garbage');
+    const third = await s.probe(opts);
+    assert.equal(third.report.syscalls['mkdir']!.error, 'EACCES');
+  } finally {
+    if (saved === undefined) delete process.env.BERTH_SECCOMP_CACHE;
+    else process.env.BERTH_SECCOMP_CACHE = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

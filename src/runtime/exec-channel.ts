@@ -21,6 +21,15 @@ export function execBinaryPath(): string {
   }
 }
 
+/**
+ * Where berth-exec keeps seccomp filters it compiled (keyed by their rules and libseccomp's
+ * version): compiling Docker's default profile takes ~15 ms, loading a cached one ~0.1 ms.
+ * On tmpfs, so a reboot (or a libseccomp upgrade, which changes the key) starts afresh.
+ */
+export function seccompCacheDir(): string {
+  return process.env.BERTH_SECCOMP_CACHE ?? '/run/berth-seccomp';
+}
+
 export interface LaunchOptions {
   /** The plan, or a promise of it: berth-exec is spawned at once and starts while the
    *  caller still prepares (cgroups); a rejected promise kills it and rejects launch. */
@@ -93,7 +102,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
   const [command, ...args] = [...(opts.wrapper ?? []), execBinaryPath()];
   const child = spawn(command!, args, {
     stdio,
-    env: { ...process.env, _BERTH_CHANNEL_FD: String(channelFd) },
+    env: { ...process.env, _BERTH_CHANNEL_FD: String(channelFd), _BERTH_SECCOMP_CACHE: seccompCacheDir() },
   });
   const channel = child.stdio[channelFd] as Socket;
   const reader = new FrameReader();
