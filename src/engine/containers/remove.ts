@@ -8,7 +8,7 @@ import type { WaitCondition, WaitResult } from '../types.js';
 import { checkName } from './create.js';
 import { stopHealthChecks } from './health.js';
 import { nextExit } from './stop.js';
-import { killContainer as ociKill } from '../../runtime/index.js';
+import { killContainer as ociKill, resumeContainer as ociResume } from '../../runtime/index.js';
 
 export async function removeContainer(ctx: EngineContext, idOrName: string, opts: { force?: boolean; volumes?: boolean; link?: boolean } = {}): Promise<void> {
   if (opts.link) throw new BerthError('InvalidArgument', 'links are not supported, so there is no link to remove (drop the link option)');
@@ -20,6 +20,8 @@ export async function removeContainer(ctx: EngineContext, idOrName: string, opts
     rec.manuallyStopped = true;
     const exited = nextExit(ctx, rec, 20_000);
     await ociKill(ctx.runtime, rec.id, 'SIGKILL').catch(() => undefined);
+    // A frozen process dies only once thawed.
+    if (rec.state.status === 'paused') await ociResume(ctx.runtime, rec.id).catch(() => undefined);
     await exited;
   }
   await ctx.locked(rec.id, async () => {

@@ -67,13 +67,14 @@ export async function stopContainer(ctx: EngineContext, idOrName: string, opts: 
 export async function killContainer(ctx: EngineContext, idOrName: string, signal = 'SIGKILL'): Promise<void> {
   const rec = ctx.find(idOrName);
   if (!isRunning(rec)) throw new BerthError('Conflict', `Cannot kill container: ${idOrName}: Container ${rec.id} is not running`);
-  parseSignal(signal);
   const n = parseSignal(signal);
   if (n === 9 || n === 15) {
     rec.manuallyStopped = true;
     ctx.save(rec);
   }
   await signalContainer(ctx, rec, signal);
+  // A frozen process acts on SIGKILL only once thawed (cgroup v1 freezer): thaw it, as Docker does.
+  if (n === 9 && rec.state.status === 'paused') await ociResume(ctx.runtime, rec.id).catch(() => undefined);
   ctx.emit('kill', rec, { signal: String(n) });
 }
 
