@@ -24,7 +24,7 @@
 //                   the warm-up), then where its CPU went by function and by file, and (with
 //                   perf) the phases of a container start from kernel tracepoints
 //   --keep          keep the work dir (berthd's debug log has every request's ms) and print it
-import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -40,6 +40,7 @@ import { UnixHttp } from './helpers/unix-http.js';
 import { findProcesses, processMemory, type ProcMemory } from './helpers/proc-memory.js';
 import { summariseProfile } from './helpers/cpu-profile.js';
 import { PHASES, perfUnavailable, startPerf, startPhases } from './helpers/start-phases.js';
+import { describe, median, msSince, timeCommand, which } from './helpers/measure.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -61,6 +62,7 @@ const IDLE = wholeNumber('idle', flags.idle, 0);
 const IMAGE = 'bench/busybox:1';
 const PODMAN_IMAGE = 'localhost/bench/busybox:1';
 const RUN_TIMEOUT_MS = 60_000;
+const runTimed = (argv: string[], env?: NodeJS.ProcessEnv): Promise<number> => timeCommand(argv, { env, timeoutMs: RUN_TIMEOUT_MS });
 const BERTH_BIN = join(REPO, 'bin', 'berth');
 const BERTH_ROW = 'berth run --rm (bin/berth → berthd)';
 const BERTH_ROW_TREE = 'node dist/src/cli/berth.js run --rm (env as is)';
@@ -68,49 +70,6 @@ const RUNC_SAME = "runc run (berthd's config.json)";
 const RUNC_MINIMAL = 'runc run (minimal: no seccomp/binds)';
 
 type Cleanup = () => Promise<void> | void;
-
-function which(cmd: string): string | undefined {
-  for (const d of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) if (existsSync(join(d, cmd))) return join(d, cmd);
-  return undefined;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function msSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  return err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
-}
-
-/** Runs argv to completion; resolves with its wall time in ms, rejects with its stderr when it fails. */
-function timeCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < 8192) stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const ms = msSince(start);
-      if (code === 0) resolve(ms);
-      else reject(new Error(`${argv.slice(0, 3).join(' ')} … failed (exit ${code ?? signal}): ${stderr.trim().slice(-800)}`));
-    });
-  });
-}
 
 /** One timed run; `parts` are named sub-times (ms) for the breakdown. */
 interface Sample {
@@ -441,20 +400,20 @@ async function endToEnd(s: Setup): Promise<void> {
   const caCerts = process.env['NODE_EXTRA_CA_CERTS'];
   const noCa: NodeJS.ProcessEnv = { ...process.env };
   delete noCa['NODE_EXTRA_CA_CERTS'];
-  if (existsSync(BERTH_BIN)) tools.push({ name: BERTH_ROW, run: async () => ({ ms: await timeCommand([BERTH_BIN, ...runArgs], berthEnv) }) });
+  if (existsSync(BERTH_BIN)) tools.push({ name: BERTH_ROW, run: async () => ({ ms: await runTimed([BERTH_BIN, ...runArgs], berthEnv) }) });
   else s.notes.push(`${BERTH_BIN}: missing, the berth CLI runs as node ${BERTH_CLI}`);
-  tools.push({ name: BERTH_ROW_TREE, run: async () => ({ ms: await timeCommand([process.execPath, BERTH_CLI, ...runArgs], berthEnv) }) });
+  tools.push({ name: BERTH_ROW_TREE, run: async () => ({ ms: await runTimed([process.execPath, BERTH_CLI, ...runArgs], berthEnv) }) });
   if (docker) {
-    tools.push({ name: 'docker run --rm (docker CLI → berthd)', run: async () => ({ ms: await timeCommand([docker, 'run', '--rm', '--network', 'none', IMAGE, 'true'], s.berthDockerEnv) }) });
+    tools.push({ name: 'docker run --rm (docker CLI → berthd)', run: async () => ({ ms: await runTimed([docker, 'run', '--rm', '--network', 'none', IMAGE, 'true'], s.berthDockerEnv) }) });
     // The same CLI binary for both daemons: the difference is the daemon.
-    if (s.dockerd) tools.push({ name: 'docker run --rm (docker CLI → dockerd)', run: async () => ({ ms: await timeCommand([docker, 'run', '--rm', '--network', 'none', IMAGE, 'true'], s.dockerd!.env) }) });
+    if (s.dockerd) tools.push({ name: 'docker run --rm (docker CLI → dockerd)', run: async () => ({ ms: await runTimed([docker, 'run', '--rm', '--network', 'none', IMAGE, 'true'], s.dockerd!.env) }) });
   } else s.notes.push('docker CLI: not installed, its rows skipped');
   if (s.podman) {
     const argv = [...s.podman.argv, 'run', '--rm', ...podmanRunArgs(), PODMAN_IMAGE, 'true'];
-    tools.push({ name: 'podman run --rm (runc)', run: async () => ({ ms: await timeCommand(argv) }) });
+    tools.push({ name: 'podman run --rm (runc)', run: async () => ({ ms: await runTimed(argv) }) });
   }
-  tools.push({ name: 'node -e 0 (Node start, no work)', run: async () => ({ ms: await timeCommand([process.execPath, '-e', '0']) }) });
-  if (caCerts) tools.push({ name: 'node -e 0, NODE_EXTRA_CA_CERTS unset', run: async () => ({ ms: await timeCommand([process.execPath, '-e', '0'], noCa) }) });
+  tools.push({ name: 'node -e 0 (Node start, no work)', run: async () => ({ ms: await runTimed([process.execPath, '-e', '0']) }) });
+  if (caCerts) tools.push({ name: 'node -e 0, NODE_EXTRA_CA_CERTS unset', run: async () => ({ ms: await runTimed([process.execPath, '-e', '0'], noCa) }) });
 
   const series = await interleave(`1. run --rm ${IMAGE} true`, tools, RUNS);
   const dockerMs = med(series, 'docker run --rm (docker CLI → dockerd)');
@@ -482,8 +441,8 @@ async function apiPath(s: Setup, runs: number): Promise<Series> {
   const runc = which('runc');
   const runcRoot = join(s.work, 'runc-state');
   if (runc) {
-    tools.push({ name: RUNC_SAME, run: async (i) => ({ ms: await timeCommand([runc, '--root', runcRoot, 'run', '--bundle', s.bundle, `bench-same-${i + 1}`]) }) });
-    tools.push({ name: RUNC_MINIMAL, run: async (i) => ({ ms: await timeCommand([runc, '--root', runcRoot, 'run', '--bundle', s.minimalBundle, `bench-min-${i + 1}`]) }) });
+    tools.push({ name: RUNC_SAME, run: async (i) => ({ ms: await runTimed([runc, '--root', runcRoot, 'run', '--bundle', s.bundle, `bench-same-${i + 1}`]) }) });
+    tools.push({ name: RUNC_MINIMAL, run: async (i) => ({ ms: await runTimed([runc, '--root', runcRoot, 'run', '--bundle', s.minimalBundle, `bench-min-${i + 1}`]) }) });
   } else s.notes.push('runc: not installed, the API target has no reference');
   const series = await interleave('2. API create+start+wait+remove', tools, runs);
   const runcMs = med(series, RUNC_SAME);
@@ -517,7 +476,7 @@ async function concurrency(s: Setup): Promise<void> {
   if (s.podman && IDLE > 0) {
     const argv = [...s.podman.argv, 'run', '-d', ...podmanRunArgs(), PODMAN_IMAGE, 'sleep', '60'];
     try {
-      for (let i = 0; i < IDLE; i++) await timeCommand(argv);
+      for (let i = 0; i < IDLE; i++) await runTimed(argv);
       await new Promise((r) => setTimeout(r, 1000));
       podmanMemory = findProcesses('conmon', s.podman.work)
         .map(processMemory)

@@ -14,7 +14,7 @@
 //   --runs N    runs per tool (default 3)
 //   --settle S  seconds of quiet before each timed pull (default 20; see runPeers)
 //   --keep    keep the work dir (the last run's stores, daemon logs) and print its path
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { constants, tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ import { detachMountsUnder, mountsUnder } from '../test/helpers/leaks.js';
 import { buildBenchImage, mib, type BenchImage } from './helpers/image.js';
 import { closeConnections, fetchBlobs, uploadImage } from './helpers/registry-http.js';
 import { dockerSkipReason, startDocker } from '../test/helpers/dockerd.js';
+import { describe, median, timeCommand, which } from './helpers/measure.js';
 
 const CACHE_ROOT = '/var/tmp/berth-bench-pull';
 const REPOSITORY = 'bench/pull';
@@ -69,42 +70,13 @@ interface Peer {
   run(runDir: string, ref: string): Promise<Sample>;
 }
 
-function which(cmd: string): string | undefined {
-  for (const d of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) if (existsSync(join(d, cmd))) return join(d, cmd);
-  return undefined;
-}
-
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** Runs a command to completion and times it; rejects with its stderr when it fails. */
-function timeCommand(argv: string[], env?: NodeJS.ProcessEnv): Promise<Sample> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < 16_384) stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), PULL_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const s = seconds(start);
-      if (code === 0) resolve({ seconds: s });
-      else reject(new Error(`${argv.slice(0, 2).join(' ')} … failed (exit ${code ?? signal}): ${stderr.trim().slice(-1500)}`));
-    });
-  });
+async function timeRun(argv: string[], env?: NodeJS.ProcessEnv): Promise<Sample> {
+  return { seconds: (await timeCommand(argv, { env, timeoutMs: PULL_TIMEOUT_MS })) / 1000 };
 }
 
 function podmanPeer(podman: string): Peer {
@@ -124,7 +96,7 @@ function podmanPeer(podman: string): Peer {
         'pull', '--quiet', '--tls-verify=false', ref,
       ];
       // Podman stages blobs in $TMPDIR (default /var/tmp) before it applies them.
-      return timeCommand(privateBlobInfoCache(argv, join(dir, 'blob-info-cache')), { ...process.env, TMPDIR: join(dir, 'tmp') });
+      return timeRun(privateBlobInfoCache(argv, join(dir, 'blob-info-cache')), { ...process.env, TMPDIR: join(dir, 'tmp') });
     },
   };
 }
@@ -152,7 +124,7 @@ function dockerPeer(): Peer {
     async run(dir, ref) {
       const dockerd = await startDocker({ label: 'bench-pull', storageDriver: 'overlay2', workDir: join(dir, 'docker') });
       try {
-        return await timeCommand(dockerd.argv(['pull', '--quiet', ref]), dockerd.env);
+        return await timeRun(dockerd.argv(['pull', '--quiet', ref]), dockerd.env);
       } finally {
         const problems = await dockerd.stop();
         if (problems.length > 0) throw new Error(`the private docker left things behind:\n${problems.join('\n')}`);
@@ -269,11 +241,6 @@ async function runPeers(peers: Peer[], work: string, ref: string): Promise<Resul
     }
   }
   return { samples, failures };
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  return err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
 }
 
 function report(image: BenchImage, peers: Peer[], results: Results, floors: { inflate: number; createUs: number }): void {
