@@ -50,6 +50,54 @@ test('a create body that is not JSON is refused with the parse error', { skip },
   assert.equal(empty.status, 400, `an empty body: ${empty.body.toString('utf8')}`);
 });
 
+test('a create body with the wrong Content-Type or a null body is refused', { skip }, async () => {
+  const text = await d.api('POST', '/containers/create', Buffer.from(JSON.stringify({ Image: IMAGE })), { 'Content-Type': 'text/plain' });
+  expectError(text, 400, /Content-Type|text\/plain/i, 'a text/plain body');
+  const nul = await d.api('POST', '/containers/create', Buffer.from('null'), { 'Content-Type': 'application/json' });
+  assert.equal(nul.status, 400, `a null body: ${nul.body.toString('utf8')}`);
+  const str = await d.api('POST', '/containers/create', Buffer.from('"just a string"'), { 'Content-Type': 'application/json' });
+  expectError(str, 400, /object/i, 'a JSON string as the body');
+});
+
+test('unsupported or invalid create options are refused by name, never ignored', { skip }, async () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ HostConfig: { Runtime: 'nvidia' } }, /Runtime|nvidia/],
+    [{ HostConfig: { CapAdd: ['CAP_NOPE'] } }, /CAP_NOPE|CapAdd/],
+    [{ HostConfig: { PortBindings: { 'notaport/tcp': [{ HostPort: '80' }] } } }, /notaport|port/i],
+    [{ HostConfig: { Memory: -5 } }, /Memory/],
+    [{ HostConfig: { RestartPolicy: { Name: 'always' }, AutoRemove: true } }, /AutoRemove|RestartPolicy|conflict/i],
+    [{ HostConfig: { Binds: ['relative/path:/data'] } }, /relative\/path|Binds|absolute/i],
+    [{ HostConfig: { VolumesFrom: ['nosuch'] } }, /nosuch|VolumesFrom/],
+    [{ HostConfig: { Isolation: 'hyperv' } }, /Isolation|hyperv/],
+    [{ User: 'nosuchuser' }, /nosuchuser/],
+  ];
+  const refused: string[] = [];
+  for (const [body, pattern] of cases) {
+    const r = await d.api('POST', '/containers/create', { Image: IMAGE, Cmd: ['true'], ...body });
+    if (r.status === 201) {
+      // Some of these (a user missing from /etc/passwd) fail only at start; that must fail then.
+      const id = r.json<{ Id: string }>().Id;
+      const start = await d.api('POST', `/containers/${id}/start`);
+      await d.api('DELETE', `/containers/${id}?force=1`);
+      if (start.status >= 400 && pattern.test(message(start))) continue;
+      refused.push(`${JSON.stringify(body)}: accepted (start ${start.status} ${message(start)})`);
+      continue;
+    }
+    if (r.status !== 400 || !pattern.test(message(r))) refused.push(`${JSON.stringify(body)}: ${r.status} ${message(r)}`);
+  }
+  assert.deepEqual(refused, []);
+});
+
+test('bad query values are 400', { skip }, async () => {
+  const id = await createContainer({ Cmd: ['sleep', '60'] });
+  assert.equal((await d.api('POST', `/containers/${id}/start`)).status, 204);
+  for (const path of [`/containers/${id}/stop?t=abc`, `/containers/${id}/restart?t=1.5x`, `/containers/json?limit=many`]) {
+    const r = await d.api(path.includes('/json') ? 'GET' : 'POST', path);
+    assert.equal(r.status, 400, `${path}: ${r.status} ${r.body.toString('utf8')}`);
+  }
+  assert.equal((await d.api('DELETE', `/containers/${id}?force=1`)).status, 204);
+});
+
 test('wrong types in the create config are refused naming the field', { skip }, async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ Cmd: 5 }, /Cmd/],
@@ -122,9 +170,18 @@ test('every container endpoint answers 404 No such container for an unknown one'
   }
   const put = await d.api('PUT', '/containers/nosuch/archive?path=/', Buffer.alloc(1024));
   assert.equal(put.status, 404, `PUT archive: ${put.body.toString('utf8')}`);
+  const hijacks: [string, Record<string, string>][] = [
+    ['/containers/nosuch/attach?stream=1&stdout=1', {}],
+    ['/containers/nosuch/attach?stream=1&stdout=1', { Connection: 'Upgrade', Upgrade: 'tcp' }],
+  ];
+  for (const [path, headers] of hijacks) {
+    const r = await d.api('POST', path, undefined, headers);
+    expectError(r, 404, /No such container: nosuch/, `attach ${JSON.stringify(headers)}`);
+  }
   const execs: [string, string][] = [
     ['GET', '/exec/nosuch/json'],
     ['POST', '/exec/nosuch/resize?h=1&w=1'],
+    ['POST', '/exec/nosuch/start'],
   ];
   for (const [method, path] of execs) {
     const r = await d.api(method, path);

@@ -3,7 +3,8 @@
 // Root; only this test's containers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBerthd, berthdSkipReason, dockerCli, importBusybox, type Berthd } from './helpers/berthd.js';
 import { describeLeaks, findLeaks } from './helpers/leaks.js';
@@ -18,6 +19,9 @@ before(async () => {
   if (skip) return;
   d = await startBerthd({ label: 'scale' });
   await importBusybox(d, IMAGE);
+  // The first container unpacks the imported layer; the race of first creates has its own test.
+  const warm = await d.docker(['run', '--rm', IMAGE, 'true']);
+  assert.equal(warm.code, 0, warm.stderr);
 });
 
 after(async () => {
@@ -94,4 +98,33 @@ test(`${COUNT} containers started in parallel all run, and rm -f of all of them 
     const entries = existsSync(dir) ? readdirSync(dir) : [];
     assert.deepEqual(entries.filter((e) => ids.includes(e)), [], `no state dir left in ${dir}`);
   }
+});
+
+test('20 foreground docker runs at once each print their whole output', { skip, timeout: 120_000 }, async () => {
+  const runs = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => d.docker(['run', '--rm', ...(i % 2 ? ['-t'] : []), IMAGE, 'sh', '-c', `echo first${i}; echo err${i} >&2; echo last${i}`])),
+  );
+  const lost = runs
+    .map((r, i) => ({ i, r, want: i % 2 ? `first${i}\r\nerr${i}\r\nlast${i}\r\n` : `first${i}\nlast${i}\n` }))
+    .filter(({ r, want }) => r.code !== 0 || r.stdout !== want)
+    .map(({ i, r }) => `run ${i}${i % 2 ? ' (-t)' : ''}: exit ${r.code} stdout ${JSON.stringify(r.stdout)}`);
+  assert.deepEqual(lost, [], 'an attach made before start sees all output');
+  const ps = await d.docker(['ps', '-aq']);
+  assert.equal(ps.stdout.trim(), '', 'every --rm container is gone');
+});
+
+test('concurrent first creates of a freshly imported image all succeed (the layer unpacks once)', { skip, timeout: 60_000 }, async () => {
+  const dir = join(d.work, 'fresh');
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  copyFileSync('/bin/busybox', join(dir, 'bin', 'busybox'));
+  symlinkSync('busybox', join(dir, 'bin', 'sh'));
+  writeFileSync(join(dir, 'marker'), `${Date.now()}\n`);
+  execFileSync('tar', ['-C', dir, '-cf', join(d.work, 'fresh.tar'), '.']);
+  const imp = await d.docker(['import', join(d.work, 'fresh.tar'), 'berth-test/fresh:1']);
+  assert.equal(imp.code, 0, imp.stderr);
+  const creates = await Promise.all(Array.from({ length: 60 }, () => d.api('POST', '/containers/create', { Image: 'berth-test/fresh:1', Cmd: ['/bin/sh', '-c', 'true'] })));
+  const failed = creates.filter((r) => r.status !== 201).map((r) => `${r.status} ${r.body.toString('utf8')}`);
+  for (const r of creates.filter((c) => c.status === 201)) await d.api('DELETE', `/containers/${r.json<{ Id: string }>().Id}`);
+  assert.deepEqual(failed, []);
+  assert.equal((await d.docker(['rmi', 'berth-test/fresh:1'])).code, 0);
 });

@@ -70,6 +70,7 @@ export interface CallCredential {
 }
 
 export class ImageService {
+  private readonly unpacking = new Map<string, Promise<unknown>>();
   readonly ctx: ImageContext;
   readonly root: string;
   /** Kept to build a client with a per-call credential (X-Registry-Auth). */
@@ -193,13 +194,20 @@ export class ImageService {
     const lease = await this.ctx.leases.create();
     try {
       for (const id of resolved.chainIds) lease.add({ type: 'snapshot', id });
-      await ensureUnpacked(this.ctx, {
-        layers: resolved.manifest.layers,
-        diffIds: resolved.config.rootfs.diff_ids,
-        chainIds: resolved.chainIds,
-        where: resolved.names[0] ?? resolved.id,
-        signal: opts.signal,
-      });
+      // Containers created at once from an image not unpacked yet share one unpack.
+      const top = resolved.chainIds.at(-1) ?? resolved.id;
+      let unpacking = this.unpacking.get(top);
+      if (!unpacking) {
+        unpacking = ensureUnpacked(this.ctx, {
+          layers: resolved.manifest.layers,
+          diffIds: resolved.config.rootfs.diff_ids,
+          chainIds: resolved.chainIds,
+          where: resolved.names[0] ?? resolved.id,
+          signal: opts.signal,
+        }).finally(() => this.unpacking.delete(top));
+        this.unpacking.set(top, unpacking);
+      }
+      await unpacking;
       const mounts = await this.ctx.snapshots.prepare(key, resolved.chainIds.at(-1));
       return { image: resolved, mounts };
     } finally {

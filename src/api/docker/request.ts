@@ -42,6 +42,11 @@ export async function readJson(ctx: ApiContext): Promise<unknown> {
   const buf = await readBody(ctx.body);
   const text = buf.toString('utf8').trim();
   if (text === '') return undefined;
+  // dockerd refuses a JSON body labelled as something else (a form post from curl -d, say)
+  // rather than guess; a body without any Content-Type is let through.
+  const type = ctx.headers['content-type'];
+  if (type !== undefined && type.split(';')[0]!.trim().toLowerCase() !== 'application/json')
+    throw new BerthError('InvalidArgument', `unsupported Content-Type header (${type}) on ${ctx.method} ${ctx.path}: must be 'application/json'`);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

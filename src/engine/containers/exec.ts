@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { BerthError } from '../../errors.js';
 import { execInContainer, type Process } from '../../runtime/index.js';
 import { connectMonitor, consoleSocketPath, monitorArgv, readExit, type MonitorConnection } from '../monitor.js';
@@ -11,7 +12,7 @@ import { buildExecProcess } from '../spec/index.js';
 import type { EngineContext } from '../context.js';
 import type { ExecCreateRequest, ExecInspect, StreamSession } from '../types.js';
 import { readSpecFile } from './spec-file.js';
-import { sessionFromMonitor } from './io.js';
+import { frame, sessionFromMonitor } from './io.js';
 import type { ContainerRecord } from './record.js';
 
 interface ExecRecord {
@@ -76,16 +77,26 @@ export async function startExec(
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const pidFile = join(runDir, 'pid');
   const stdin = Boolean(e.req.AttachStdin) && !opts.Detach;
-  await execInContainer(ctx.runtime, {
-    id: rec.id,
-    process: execProcess(ctx, rec, req, tty),
-    detach: true,
-    pidFile,
-    consoleSocket: tty ? consoleSocketPath(runDir) : undefined,
-    stdio: ['ignore', 'ignore', 'ignore'],
-    // The process runs at once: the monitor holds its output until berthd has attached.
-    wrapper: monitorArgv({ runDir, tty, stdin, stdinOnce: true, waitAttachMs: 30_000 }),
-  });
+  try {
+    await execInContainer(ctx.runtime, {
+      id: rec.id,
+      process: execProcess(ctx, rec, req, tty),
+      detach: true,
+      pidFile,
+      consoleSocket: tty ? consoleSocketPath(runDir) : undefined,
+      stdio: ['ignore', 'ignore', 'ignore'],
+      // The process runs at once: the monitor holds its output until berthd has attached.
+      wrapper: monitorArgv({ runDir, tty, stdin, stdinOnce: true, waitAttachMs: 30_000 }),
+    });
+  } catch (err) {
+    rmSync(runDir, { recursive: true, force: true });
+    e.exitCode = 126;
+    setTimeout(() => execs.delete(execId), 5 * 60_000).unref();
+    if (opts.Detach) throw err;
+    // As dockerd: the client has asked to hijack already, so the error goes down the stream
+    // and the exit code (126) is what `exec inspect` reports.
+    return failedSession(err, tty);
+  }
   e.pid = Number(readFileSync(pidFile, 'utf8').trim()) || 0;
   e.running = true;
   ctx.emit(`exec_start: ${e.req.Cmd.join(' ')}`, rec, { execID: execId });
@@ -107,6 +118,13 @@ export async function startExec(
   });
   if (opts.Detach) return null;
   return sessionFromMonitor(conn, { tty, stdin });
+}
+
+function failedSession(err: unknown, tty: boolean): StreamSession {
+  const text = Buffer.from(`${err instanceof BerthError ? err.describe() : err instanceof Error ? err.message : String(err)}\r\n`);
+  const output = new PassThrough();
+  output.end(tty ? text : frame(1, text));
+  return { tty, output, input: null, done: Promise.resolve(), close: () => output.destroy() };
 }
 
 export async function resizeExec(execId: string, size: { h: number; w: number }): Promise<void> {

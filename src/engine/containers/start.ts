@@ -78,6 +78,9 @@ export async function launch(ctx: EngineContext, rec: ContainerRecord): Promise<
       tty,
       stdin: Boolean(rec.config.OpenStdin),
       stdinOnce: Boolean(rec.config.StdinOnce),
+      // A client attached before the start (docker run) must see the first byte: the monitor
+      // holds the output until a client has said HELLO.
+      waitAttachMs: (ctx.pendingAttach.get(rec.id)?.length ?? 0) > 0 ? 5_000 : undefined,
       oomFiles: await oomFiles(ctx, spec.linux?.cgroupsPath),
     }),
   });
