@@ -1,6 +1,6 @@
 // inspect, list, top, stats: read-only views in Docker's shapes.
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { BerthError } from '../../errors.js';
 import { containerPsTable, containerStats as ociStats } from '../../runtime/index.js';
 import type { CgroupStats } from '../../runtime/cgroups/types.js';
@@ -196,6 +196,11 @@ export async function topContainer(ctx: EngineContext, idOrName: string, psArgs 
   return { Titles: titles, Processes: processes };
 }
 
+/** No limit reads as ~2^63 (v1) or "max": Docker shows the host's memory then. */
+function memoryLimit(limit: number | undefined): number {
+  return limit === undefined || limit <= 0 || limit >= 2 ** 60 ? totalmem() : Math.min(limit, totalmem());
+}
+
 function systemCpuUsage(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const ticks = line.trim().split(/\s+/).slice(1, 8).reduce((n, v) => n + Number(v), 0);
@@ -241,7 +246,7 @@ export async function* containerStats(ctx: EngineContext, idOrName: string, opts
       num_procs: 0,
       cpu_stats: cpu,
       precpu_stats: pre.cpu,
-      memory_stats: mem ? { usage: mem.usage.usage, limit: mem.usage.limit, max_usage: mem.usage.max, failcnt: mem.usage.failcnt, stats: mem.raw } : {},
+      memory_stats: mem ? { usage: mem.usage.usage, limit: memoryLimit(mem.usage.limit), max_usage: mem.usage.max, failcnt: mem.usage.failcnt, stats: mem.raw } : {},
       blkio_stats: raw
         ? {
             io_service_bytes_recursive: raw.blkio.ioServiceBytesRecursive.map((e) => ({ major: e.major, minor: e.minor, op: e.op, value: e.value })),
