@@ -125,6 +125,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGPIPE', () => undefined);
+  // One request's bug must not take every client (and the exit handling of every container)
+  // down with it: log it loudly and keep serving.
+  process.on('unhandledRejection', (err) => log('error', 'unhandled rejection (a bug in berthd)', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
 }
 
 main().catch((err: unknown) => {

@@ -135,14 +135,16 @@ export function watchExit(ctx: EngineContext, rec: ContainerRecord): void {
   // Each run of the container gets a token: a late exit of an earlier run changes nothing.
   const token = (ctx.runTokens.get(rec.id) ?? 0) + 1;
   ctx.runTokens.set(rec.id, token);
-  void connectMonitor(runDir, {}).then(
-    async (conn) => {
-      const info = (await conn.exited) ?? readExit(runDir);
-      conn.close();
-      await onExit(ctx, rec.id, info, token);
-    },
-    async () => onExit(ctx, rec.id, readExit(runDir), token),
-  );
+  connectMonitor(runDir, {})
+    .then(
+      async (conn) => {
+        const info = (await conn.exited) ?? readExit(runDir);
+        conn.close();
+        await onExit(ctx, rec.id, info, token);
+      },
+      async () => onExit(ctx, rec.id, readExit(runDir), token),
+    )
+    .catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: handling its exit failed: ${err instanceof Error ? err.message : String(err)}`));
 }
 
 /** Records an exit, tells waiters, then restarts or auto-removes as the config says. */
@@ -150,8 +152,9 @@ export async function onExit(ctx: EngineContext, id: string, info: ExitInfo | un
   const rec = ctx.containers.get(id);
   if (!rec) return;
   await ctx.locked(id, async () => {
-    // A later start already replaced this run.
+    // A later start already replaced this run, or the container is gone (rm -f).
     if (token !== undefined && ctx.runTokens.get(id) !== token) return;
+    if (!ctx.containers.has(id)) return;
     stopHealthChecks(rec.id);
     await ociDelete(ctx.runtime, rec.id, true).catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: removing its runtime state: ${String(err)}`));
     const exitCode = info?.exitCode ?? 255;
