@@ -4,7 +4,7 @@
 // to assert on; kill() stops berthd with SIGKILL and leaves containers running (live-restore
 // tests), restart() starts a new berthd on the same roots.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, openSync, closeSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,14 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
         }
       }
       await waitExit('SIGTERM');
+      // Containers berthd knew of, even when it died and the API could not list them: their
+      // cgroups are how a process that mentions no path of ours (a created container's init
+      // runs from berth-exec's sealed memfd) is found and reaped.
+      try {
+        for (const id of readdirSync(join(root, 'containers'))) if (!ids.includes(id)) ids.push(id);
+      } catch {
+        // no containers dir: berthd never got that far
+      }
       const scope = { paths: [work], ids, roots: [] };
       const leaks = findLeaks(scope);
       if (leaks.length > 0) {
@@ -169,6 +177,15 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
         reapLeaks(leaks);
       }
       detachMountsUnder(work);
+      // berthd keeps its parent cgroup (/berth, like dockerd's /docker) between containers;
+      // a test's berthd is gone, so its parent goes too when no other berthd uses it.
+      for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+        try {
+          rmdirSync(join('/sys/fs/cgroup', hierarchy, 'berth'));
+        } catch {
+          // absent, or still used by another container
+        }
+      }
       if (problems.length > 0 && process.env.BERTH_TEST_KEEP_LOGS) problems.push(`berthd log: ${logFile}`);
       else rmSync(work, { recursive: true, force: true });
       return problems;
