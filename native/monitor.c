@@ -4,7 +4,7 @@
  * stdio, writes the json-file log, serves attach clients, reaps, and records the exit.
  *
  *   berth-monitor --dir RUNDIR (--log FILE | --no-log) [--log-max-size BYTES]
- *                 [--log-max-files N] [--tty] [--stdin] [--stdin-once]
+ *                 [--log-max-files N] [--tty] [--stdin] [--stdin-once (ignored with --tty)]
  *                 [--oom-file PATH]... [--wait-attach MS] -- HELPER [ARGS...]
  *
  * Processes: M1 (spawned by Node) forks M2 and exits with HELPER's status once M2 reports
@@ -170,6 +170,14 @@ static void parse_options(int argc, char **argv)
 		die_usage("--log %s: must be an absolute path (the monitor changes directory)", opt.log_path);
 	if (opt.log_max_size == 0)
 		opt.log_max_size = -1;
+	/*
+	 * As Docker: a client leaving a tty (or detaching with ctrl-p ctrl-q) leaves the
+	 * container's stdin open, so that a later attach can type again. Closing the master
+	 * would hang the session up, and writing the EOF character would end a shell that
+	 * was only detached from. The process sees EOF when the user types ^D.
+	 */
+	if (opt.tty)
+		opt.stdin_once = 0;
 }
 
 /* ------------------------------------------------------------------ small helpers */

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=(gcc make libc6-dev libseccomp-dev pkg-config busybox-static runc iproute2 procps docker.io containerd python3 podman time
-  docker-registry apache2-utils openssl zstd tar gzip)
+  docker-registry apache2-utils openssl zstd tar gzip
+  nftables iptables containernetworking-plugins docker-compose wrk util-linux)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -290,6 +290,23 @@ describe('EngineImages over an ImageService (no registry)', () => {
     await assert.rejects(images.listImages({ filters: { dangling: ['maybe'] } }), (e) => isBerthError(e, 'InvalidArgument'));
   });
 
+  test('reference filter: only the matching tags of an image are shown (docker images busybox:1*)', async () => {
+    const { images } = await setup();
+    const id = await importOne(images, { repo: 'busybox', tag: '1.36' });
+    await images.tagImage(id, 'busybox', '1.35');
+    await images.tagImage(id, 'busybox', 'latest');
+    await images.tagImage(id, 'localhost:5000/other', 'v1');
+    const list = async (reference: string[]) => (await images.listImages({ filters: { reference } })).map((i) => ({ tags: [...i.RepoTags].sort(), digests: i.RepoDigests.map((d) => d.split('@')[0]) }));
+    assert.deepEqual(await list(['busybox:1*']), [{ tags: ['busybox:1.35', 'busybox:1.36'], digests: [] }]);
+    // The positional of `docker images busybox` is a reference filter on the name: every busybox tag, not the other repository.
+    assert.deepEqual(await list(['busybox']), [{ tags: ['busybox:1.35', 'busybox:1.36', 'busybox:latest'], digests: ['busybox'] }]);
+    assert.deepEqual(await list(['localhost:5000/*']), [{ tags: ['localhost:5000/other:v1'], digests: ['localhost:5000/other'] }]);
+    assert.deepEqual(await list(['busybox:latest', 'localhost:5000/other']), [{ tags: ['busybox:latest', 'localhost:5000/other:v1'], digests: ['localhost:5000/other'] }]);
+    assert.deepEqual(await list(['nomatch*']), []);
+    // Without the filter every name shows.
+    assert.equal((await images.listImages({}))[0]!.RepoTags.length, 4);
+  });
+
   test('a tag moved to another image leaves the old one dangling (as Docker)', async () => {
     const { images } = await setup();
     const first = await importOne(images, { repo: 'app' });

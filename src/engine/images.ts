@@ -158,10 +158,13 @@ export class EngineImages {
 
   async listImages(opts: { all?: boolean; filters?: Record<string, string[]>; digests?: boolean } = {}): Promise<ImageSummaryDocker[]> {
     const filter = await this.listFilter(opts.filters ?? {});
+    const patterns = opts.filters?.reference ?? [];
+    // Docker shows only the names a reference filter matched, not every tag of the image.
+    const shown = patterns.length > 0 ? (name: string) => patterns.some((p) => referenceMatches(p, name)) : undefined;
     const out: ImageSummaryDocker[] = [];
     for (const image of await this.allImages()) {
       if (!filter(image)) continue;
-      out.push(imageSummary(image));
+      out.push(imageSummary(image, shown));
     }
     out.sort((a, b) => b.Created - a.Created || (a.Id < b.Id ? -1 : 1));
     return out;
@@ -892,18 +895,21 @@ function familiarTags(names: string[]): string[] {
   return names.map((n) => parseReference(n)).filter((r) => r.tag !== undefined).map((r) => familiarName({ ...r, digest: undefined }));
 }
 
-function repoDigests(image: NamedImage): string[] {
+function repoDigests(image: NamedImage, shown?: (fullName: string) => boolean): string[] {
   const out = new Set<string>();
   for (const n of image.names) {
     const r = parseReference(n);
-    out.add(familiarName({ domain: r.domain, path: r.path, digest: r.digest ?? image.target.digest }));
+    const byDigest = { domain: r.domain, path: r.path, digest: r.digest ?? image.target.digest };
+    if (shown && !shown(formatReference(byDigest))) continue;
+    out.add(familiarName(byDigest));
   }
   return [...out].sort();
 }
 
-export function imageSummary(image: NamedImage): ImageSummaryDocker {
-  const tags = familiarTags(image.names);
-  const digests = repoDigests(image);
+/** `shown` (a reference filter) keeps only the tags and digests it accepts, as `docker images busybox:1*` does. */
+export function imageSummary(image: NamedImage, shown?: (fullName: string) => boolean): ImageSummaryDocker {
+  const tags = familiarTags(shown ? image.names.filter(shown) : image.names);
+  const digests = repoDigests(image, shown);
   const dangling = image.names.length === 0;
   return {
     Id: image.id,

@@ -12,7 +12,7 @@ import { buildExecProcess } from '../spec/index.js';
 import type { EngineContext } from '../context.js';
 import type { ExecCreateRequest, ExecInspect, StreamSession } from '../types.js';
 import { readSpecFile } from './spec-file.js';
-import { frame, sessionFromMonitor } from './io.js';
+import { frame, parseDetachKeys, sessionFromMonitor } from './io.js';
 import type { ContainerRecord } from './record.js';
 
 interface ExecRecord {
@@ -48,6 +48,7 @@ export function createExec(ctx: EngineContext, idOrName: string, req: ExecCreate
   requireRunning(rec);
   if (!Array.isArray(req.Cmd) || req.Cmd.length === 0 || req.Cmd.some((a) => typeof a !== 'string'))
     throw new BerthError('InvalidArgument', 'Cmd: an exec needs a command (a non-empty array of strings)');
+  parseDetachKeys(req.DetachKeys);
   const id = randomBytes(32).toString('hex');
   execs.set(id, { id, containerId: rec.id, req, running: false, exitCode: null, pid: 0, started: false });
   ctx.emit(`exec_create: ${req.Cmd.join(' ')}`, rec, { execID: id });
@@ -117,7 +118,7 @@ export async function startExec(
     setTimeout(() => execs.delete(execId), 5 * 60_000).unref();
   });
   if (opts.Detach) return null;
-  return sessionFromMonitor(conn, { tty, stdin });
+  return sessionFromMonitor(conn, { tty, stdin, detachKeys: parseDetachKeys(e.req.DetachKeys) });
 }
 
 function failedSession(err: unknown, tty: boolean): StreamSession {
