@@ -201,9 +201,9 @@ test('unsupported endpoints are 501 naming them; unknown paths 404; wrong method
     ['POST', '/build'],
     ['GET', '/swarm'],
     ['GET', '/services'],
-    ['POST', '/commit?container=x'],
+    ['POST', '/session'],
     ['GET', '/images/search?term=x'],
-    ['GET', '/containers/x/changes'],
+    ['GET', '/containers/x/checkpoints'],
   ];
   for (const [method, path] of cases) {
     const r = await d.api(method, path);

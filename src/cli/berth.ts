@@ -16,6 +16,7 @@ const MODULES = {
   system: () => import('./berth/system.js'),
   files: () => import('./berth/files.js'),
   stats: () => import('./berth/stats.js'),
+  networks: () => import('./berth/networks.js'),
 } satisfies Record<string, Loader>;
 type ModuleName = keyof typeof MODULES;
 
@@ -33,8 +34,10 @@ const TOP: Record<string, Entry> = {
   info: ['system', 'info', 'Display system-wide information'],
   version: ['system', 'version', 'Show the berth version information'],
   attach: ['run', 'attach', "Attach local standard input, output, and error streams to a running container"],
+  commit: ['containers', 'commit', "Create a new image from a container's changes"],
   cp: ['files', 'cp', 'Copy files/folders between a container and the local filesystem'],
   create: ['run', 'create', 'Create a new container'],
+  diff: ['containers', 'diff', "Inspect changes to files or directories on a container's filesystem"],
   events: ['system', 'events', 'Get real time events from the server'],
   export: ['files', 'export', "Export a container's filesystem as a tar archive"],
   history: ['images', 'history', 'Show the history of an image'],
@@ -42,6 +45,8 @@ const TOP: Record<string, Entry> = {
   inspect: ['system', 'inspect', 'Return low-level information on berth objects'],
   kill: ['containers', 'kill', 'Kill one or more running containers'],
   load: ['images', 'load', 'Load an image from a tar archive or STDIN'],
+  login: ['images', 'login', 'Log in to a registry'],
+  logout: ['images', 'logout', 'Log out from a registry'],
   logs: ['logs', 'logs', 'Fetch the logs of a container'],
   pause: ['containers', 'pause', 'Pause all processes within one or more containers'],
   port: ['containers', 'port', 'List port mappings or a specific mapping for the container'],
@@ -65,8 +70,10 @@ const GROUPS: Record<string, { summary: string; subs: Record<string, Entry> }> =
     summary: 'Manage containers',
     subs: {
       attach: TOP.attach,
+      commit: TOP.commit,
       cp: TOP.cp,
       create: TOP.create,
+      diff: TOP.diff,
       exec: TOP.exec,
       export: TOP.export,
       inspect: ['containers', 'container inspect', 'Display detailed information on one or more containers'],
@@ -109,6 +116,20 @@ const GROUPS: Record<string, { summary: string; subs: Record<string, Entry> }> =
       remove: TOP.rmi,
       save: TOP.save,
       tag: TOP.tag,
+    },
+  },
+  network: {
+    summary: 'Manage networks',
+    subs: {
+      connect: ['networks', 'network connect', 'Connect a container to a network'],
+      create: ['networks', 'network create', 'Create a network'],
+      disconnect: ['networks', 'network disconnect', 'Disconnect a container from a network'],
+      inspect: ['networks', 'network inspect', 'Display detailed information on one or more networks'],
+      ls: ['networks', 'network ls', 'List networks'],
+      list: ['networks', 'network ls', 'List networks'],
+      prune: ['networks', 'network prune', 'Remove all unused networks'],
+      rm: ['networks', 'network rm', 'Remove one or more networks'],
+      remove: ['networks', 'network rm', 'Remove one or more networks'],
     },
   },
   volume: {
@@ -219,8 +240,23 @@ async function flush(stream: NodeJS.WriteStream): Promise<void> {
   await new Promise<void>((resolve) => stream.write('', () => resolve()));
 }
 
+/** The process's output streams that a command used (creating one costs a few ms). */
+const opened: NodeJS.WriteStream[] = [];
+
+function used(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (!opened.includes(stream)) {
+    opened.push(stream);
+    if (stream === process.stdout) {
+      stream.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(0);
+      });
+    }
+  }
+  return stream;
+}
+
 async function exit(code: number): Promise<never> {
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  await Promise.all(opened.map(flush));
   process.exit(code);
 }
 
@@ -233,7 +269,21 @@ export interface CliIo {
   cwd: string;
 }
 
-const processIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() });
+// Node creates each stdio stream on first access, at a few ms each: `run --rm IMAGE true`
+// needs none of them, so none is touched before a command asks.
+const processIo = (): CliIo => ({
+  get stdout() {
+    return used(process.stdout);
+  },
+  get stderr() {
+    return used(process.stderr);
+  },
+  get stdin() {
+    return process.stdin;
+  },
+  env: process.env,
+  cwd: process.cwd(),
+});
 
 /** Runs one berth command line; resolves with the exit status. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -303,9 +353,15 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
                 await startDaemon({ socketPath: socket, notify: (m) => err(`${m}\n`) });
               },
       })),
-    stdout: io.stdout,
-    stderr: io.stderr,
-    stdin: io.stdin,
+    get stdout() {
+      return io.stdout;
+    },
+    get stderr() {
+      return io.stderr;
+    },
+    get stdin() {
+      return io.stdin;
+    },
     env: io.env,
     cwd: io.cwd,
     prog: 'berth',
@@ -364,11 +420,8 @@ function report(e: unknown, o: { spec: string; isRunLike: boolean; usageTail: ()
 // Run directly (dist/src/cli/berth.js, dist/berth.cjs) or through bin/launch.cjs; imported by tests otherwise.
 const isEntry = process.argv[1] !== undefined && /(berth(\.js|\.cjs|\.ts)?|launch\.cjs)$/.test(process.argv[1]);
 if (isEntry) {
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-  });
   main(process.argv.slice(2)).then(exit, async (e: unknown) => {
-    process.stderr.write(`berth: ${e instanceof Error ? e.stack : String(e)}\n`);
+    used(process.stderr).write(`berth: ${e instanceof Error ? e.stack : String(e)}\n`);
     await exit(1);
   });
 }

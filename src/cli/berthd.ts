@@ -13,7 +13,9 @@ Options:
   -H, --host ADDR     unix://PATH to listen on (default unix:///run/berth/berth.sock);
                       tcp://HOST:PORT adds a TCP listener (no TLS: keep it on 127.0.0.1)
   --config FILE       JSON config (default /etc/berth/berth.json if present): root, runRoot,
-                      hosts, insecureRegistries, registryMirrors, logMaxSize, logMaxFiles
+                      hosts, insecureRegistries, registryMirrors, logMaxSize, logMaxFiles, network
+                      ({ defaultBridge: { subnet, bridge, mtu }, cniPluginDirs, cniConfDir,
+                      dnsPort, upstreams: [{ address, port }], nftTable })
   --insecure-registry HOST[:PORT]   plain-http registry (repeatable)
   --registry-mirror URL             mirror for docker.io (repeatable)
   --log-level LEVEL   error, warn, info, debug (default info)
@@ -29,6 +31,51 @@ interface DaemonConfig {
   logMaxSize?: number;
   logMaxFiles?: number;
   logLevel?: string;
+  network?: NetworkConfig;
+}
+
+interface NetworkConfig {
+  defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
+  cniPluginDirs?: string[];
+  cniConfDir?: string;
+  dnsPort?: number;
+  upstreams?: { address: string; port: number }[];
+  nftTable?: string;
+}
+
+/** The `network` section's shape, checked here so a typo is named instead of ignored. */
+function checkNetworkConfig(value: unknown): void {
+  const where = 'network';
+  const obj = (v: unknown, at: string, keys: string[]): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${at}: must be a JSON object`);
+    for (const k of Object.keys(v)) if (!keys.includes(k)) throw new Error(`${at}: unknown key "${k}" (known: ${keys.join(', ')})`);
+    return v as Record<string, unknown>;
+  };
+  const str = (v: unknown, at: string): void => {
+    if (v !== undefined && typeof v !== 'string') throw new Error(`${at}: must be a string`);
+  };
+  const int = (v: unknown, at: string, min: number, max: number): void => {
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < min || (v as number) > max)) throw new Error(`${at}: must be a whole number from ${min} to ${max}`);
+  };
+  const n = obj(value, where, ['defaultBridge', 'cniPluginDirs', 'cniConfDir', 'dnsPort', 'upstreams', 'nftTable']);
+  if (n.defaultBridge !== undefined) {
+    const b = obj(n.defaultBridge, `${where}.defaultBridge`, ['subnet', 'bridge', 'mtu']);
+    str(b.subnet, `${where}.defaultBridge.subnet`);
+    str(b.bridge, `${where}.defaultBridge.bridge`);
+    int(b.mtu, `${where}.defaultBridge.mtu`, 68, 65535);
+  }
+  if (n.cniPluginDirs !== undefined && (!Array.isArray(n.cniPluginDirs) || n.cniPluginDirs.some((d) => typeof d !== 'string'))) throw new Error(`${where}.cniPluginDirs: must be a list of paths`);
+  str(n.cniConfDir, `${where}.cniConfDir`);
+  int(n.dnsPort, `${where}.dnsPort`, 0, 65535);
+  str(n.nftTable, `${where}.nftTable`);
+  if (n.upstreams !== undefined) {
+    if (!Array.isArray(n.upstreams)) throw new Error(`${where}.upstreams: must be a list of { address, port }`);
+    n.upstreams.forEach((u, i) => {
+      const o = obj(u, `${where}.upstreams[${i}]`, ['address', 'port']);
+      str(o.address, `${where}.upstreams[${i}].address`);
+      int(o.port, `${where}.upstreams[${i}].port`, 1, 65535);
+    });
+  }
 }
 
 function readConfig(file: string | undefined): DaemonConfig {
@@ -43,8 +90,9 @@ function readConfig(file: string | undefined): DaemonConfig {
   try {
     const value = JSON.parse(text) as unknown;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
-    const known = ['root', 'runRoot', 'hosts', 'insecureRegistries', 'registryMirrors', 'logMaxSize', 'logMaxFiles', 'logLevel'];
+    const known = ['root', 'runRoot', 'hosts', 'insecureRegistries', 'registryMirrors', 'logMaxSize', 'logMaxFiles', 'logLevel', 'network'];
     for (const k of Object.keys(value)) if (!known.includes(k)) throw new Error(`unknown key "${k}" (known: ${known.join(', ')})`);
+    if ('network' in value) checkNetworkConfig((value as { network: unknown }).network);
     return value as DaemonConfig;
   } catch (err) {
     throw new BerthError('InvalidArgument', `${path}: ${err instanceof Error ? err.message : String(err)}`);
@@ -104,6 +152,7 @@ async function main(): Promise<void> {
     runRoot,
     logMaxSize: config.logMaxSize,
     logMaxFiles: config.logMaxFiles,
+    ...(config.network ? { network: config.network } : {}),
     registries: { insecure, mirrors: mirrors.length ? { 'docker.io': mirrors } : undefined },
     warn: (m) => log('warn', m),
   });

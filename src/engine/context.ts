@@ -9,6 +9,7 @@ import { readHostRlimits } from '../runtime/rlimits.js';
 import type { EngineImages } from './images.js';
 import { readHostDevices, type SpecHostFacts } from './spec/index.js';
 import type { EventBus } from './events.js';
+import type { EngineNetworks } from './networks.js';
 import type { VolumeStore } from './volumes.js';
 import { ContainerStore, noSuchContainer, type ContainerRecord } from './containers/record.js';
 
@@ -23,6 +24,16 @@ export interface EngineOptions {
   logMaxSize?: number;
   logMaxFiles?: number;
   warn?: (message: string) => void;
+  /** The network layer's settings (berthd's config "network"; tests choose their own bridge and subnet). */
+  network?: {
+    defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
+    cniPluginDirs?: string[];
+    cniConfDir?: string;
+    dnsPort?: number;
+    upstreams?: { address: string; port: number }[];
+    /** berth's nftables table (default "berth"): a test daemon uses its own. */
+    nftTable?: string;
+  };
 }
 
 /** Waiters on a container's next exit or removal. */
@@ -41,6 +52,8 @@ export class EngineContext {
   readonly runTokens = new Map<string, number>();
   /** Attach sessions made before the container started (docker run): joined to the monitor at the next start, before the process runs. */
   readonly pendingAttach = new Map<string, ((runDir: string) => Promise<void>)[]>();
+  /** Networks in Docker's shapes and each container's sandbox; set by BerthEngine.open once the network layer is up. */
+  networks!: EngineNetworks;
   /** Containers with an operation in flight (start, stop, remove): one at a time per container. */
   private readonly locks = new Map<string, Promise<unknown>>();
 

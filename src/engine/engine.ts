@@ -22,10 +22,15 @@ import { attachContainer, containerLogs, resizeContainer } from './containers/io
 import { createExec, inspectExec, resizeExec, startExec } from './containers/exec.js';
 import { exportContainer, getArchive, putArchive, statPath } from './containers/archive.js';
 import { updateContainer } from './containers/update.js';
+import { containerChanges } from './containers/diff.js';
+import { commitContainer } from './containers/commit.js';
 import { startHealthChecks } from './containers/health.js';
 import { processAlive } from '../host/proc.js';
+import { EngineNetworks } from './networks.js';
 import type {
   AttachOptions,
+  AuthConfig,
+  CommitOptions,
   ContainerInspect,
   ContainerStats,
   ContainerSummary,
@@ -35,7 +40,12 @@ import type {
   EventsOptions,
   ExecCreateRequest,
   ExecInspect,
+  FilesystemChange,
   HostConfig,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  NetworkDisconnectRequest,
+  NetworkInspect,
   ImageHistoryEntry,
   ImageInspect,
   ImageSummaryDocker,
@@ -84,11 +94,13 @@ export class BerthEngine implements Engine {
     const images = new EngineImages(service, {
       events: (e) => events.emit(e),
       containersUsing: (imageId) => [...(ctxRef?.containers.values() ?? [])].filter((c) => c.image === imageId).map((c) => c.id),
+      registries: opts.registries,
       runningContainersUsing: (imageId) =>
         [...(ctxRef?.containers.values() ?? [])].filter((c) => c.image === imageId && (c.state.status === 'running' || c.state.status === 'paused')).map((c) => c.id),
     });
     const ctx = new EngineContext({ ...opts, root, runRoot }, images, volumes, events);
     ctxRef = ctx;
+    ctx.networks = await openNetworks(ctx);
     const engine = new BerthEngine(ctx);
     await engine.restore();
     return engine;
@@ -104,6 +116,8 @@ export class BerthEngine implements Engine {
     const { records, broken } = ctx.store.loadAll();
     for (const b of broken) ctx.opts.warn?.(`container ${b.id}: cannot load its record (${b.error}); left as it is`);
     for (const rec of records) ctx.containers.set(rec.id, rec);
+    // The network layer keeps the sandboxes of containers still running and removes the rest.
+    await ctx.networks.restore(records.filter((rec) => ['running', 'paused', 'restarting'].includes(rec.state.status) && monitorAlive(ctx, rec.id)));
     for (const rec of records) {
       const rootfs = ctx.store.rootfs(rec.id);
       if (!isMountPoint(rootfs)) {
@@ -138,6 +152,7 @@ export class BerthEngine implements Engine {
   /** Graceful shutdown: containers keep running under their monitors. */
   async close(): Promise<void> {
     this.ctx.images.service.close();
+    await this.ctx.networks.close();
   }
 
   // ── system ──────────────────────────────────────────────────────────────
@@ -171,7 +186,7 @@ export class BerthEngine implements Engine {
       Driver: 'overlay',
       DriverStatus: [['Backing Filesystem', 'extfs']],
       DockerRootDir: this.ctx.opts.root,
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['json-file', 'none'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'cni', 'host', 'null'], Authorization: null, Log: ['json-file', 'none'] },
       MemoryLimit: true,
       SwapLimit: true,
       KernelMemory: false,
@@ -316,6 +331,15 @@ export class BerthEngine implements Engine {
   exportContainer(idOrName: string): Promise<TarStream> {
     return exportContainer(this.ctx, idOrName);
   }
+  containerChanges(idOrName: string): Promise<FilesystemChange[]> {
+    return containerChanges(this.ctx, idOrName);
+  }
+  commitContainer(idOrName: string, opts: CommitOptions): Promise<{ Id: string }> {
+    return commitContainer(this.ctx, idOrName, opts);
+  }
+  login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
+    return this.ctx.images.login(auth);
+  }
 
   // ── exec ────────────────────────────────────────────────────────────────
   async createExec(idOrName: string, req: ExecCreateRequest): Promise<{ Id: string }> {
@@ -394,6 +418,73 @@ export class BerthEngine implements Engine {
   }
   pruneVolumes(filters: Record<string, string[]>): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     return this.ctx.volumes.prune({ filters, inUse: (n) => containersUsingVolume(this.ctx, n) });
+  }
+
+  // ── networks ────────────────────────────────────────────────────────────
+  createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    return this.ctx.networks.create(req);
+  }
+  async inspectNetwork(idOrName: string): Promise<NetworkInspect> {
+    return this.ctx.networks.inspect(idOrName);
+  }
+  async listNetworks(filters: Record<string, string[]>): Promise<NetworkInspect[]> {
+    return this.ctx.networks.list(filters);
+  }
+  removeNetwork(idOrName: string): Promise<void> {
+    return this.ctx.networks.remove(idOrName);
+  }
+  pruneNetworks(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }> {
+    return this.ctx.networks.prune(filters);
+  }
+  connectNetwork(idOrName: string, req: NetworkConnectRequest): Promise<void> {
+    return this.ctx.networks.connect(idOrName, req);
+  }
+  disconnectNetwork(idOrName: string, req: NetworkDisconnectRequest): Promise<void> {
+    return this.ctx.networks.disconnect(idOrName, req);
+  }
+}
+
+/** Its monitor still runs and has recorded no exit: the container lives on from before berthd's restart. */
+function monitorAlive(ctx: EngineContext, id: string): boolean {
+  const runDir = ctx.runDir(id);
+  const monitor = readMonitorInfo(runDir);
+  return Boolean(monitor && processAlive(monitor.monitorPid) && !readExit(runDir));
+}
+
+/**
+ * The network layer, opened with berthd's settings. When it cannot start (no netlink addon,
+ * no nftables), berthd still runs containers on host and none and says why the rest fails.
+ */
+async function openNetworks(ctx: EngineContext): Promise<EngineNetworks> {
+  const hooks = {
+    events: ctx.events,
+    containers: () => ctx.containers.values(),
+    findContainer: (idOrName: string) => ctx.find(idOrName),
+    save: (rec: Parameters<EngineContext['save']>[0]) => ctx.save(rec),
+    containerDir: (id: string) => ctx.store.dir(id),
+    locked: <T>(id: string, fn: () => Promise<T>) => ctx.locked(id, fn),
+    warn: ctx.opts.warn,
+  };
+  try {
+    const { NetworkService } = await import('../network/index.js');
+    const n = ctx.opts.network ?? {};
+    const service = await NetworkService.open({
+      root: ctx.opts.root,
+      runRoot: ctx.opts.runRoot,
+      hostResolvConf: ctx.opts.hostResolvConf ?? '/etc/resolv.conf',
+      ...(n.defaultBridge ? { defaultBridge: n.defaultBridge } : {}),
+      ...(n.cniPluginDirs ? { cniPluginDirs: n.cniPluginDirs } : {}),
+      ...(n.cniConfDir ? { cniConfDir: n.cniConfDir } : {}),
+      ...(n.dnsPort !== undefined ? { dnsPort: n.dnsPort } : {}),
+      ...(n.upstreams ? { upstreams: n.upstreams } : {}),
+      ...(n.nftTable ? { nftTable: n.nftTable } : {}),
+      warn: ctx.opts.warn,
+    });
+    return new EngineNetworks(service, hooks);
+  } catch (err) {
+    const reason = err instanceof BerthError ? err.describe() : err instanceof Error ? err.message : String(err);
+    ctx.opts.warn?.(`networks: the network layer did not start: ${reason}; only --network none and host work`);
+    return new EngineNetworks(undefined, hooks, `the network layer did not start: ${reason}`);
   }
 }
 

@@ -22,6 +22,8 @@ import {
   progressBar,
   pullReference,
   referenceMatches,
+  loginDomain,
+  imageNameFrom,
   type ImageEvent,
 } from './images.js';
 import type { ProgressMessage } from './types.js';
@@ -203,6 +205,20 @@ describe('parsers', () => {
     assert.throws(() => parseChanges(['RUN echo']), (e) => isBerthError(e, 'InvalidArgument') && /RUN is not a valid change command/.test(e.message));
     assert.throws(() => parseChanges(['EXPOSE http']), (e) => isBerthError(e, 'InvalidArgument'));
     assert.throws(() => parseChanges(['CMD']), (e) => isBerthError(e, 'InvalidArgument'));
+  });
+
+  test('loginDomain and imageNameFrom', () => {
+    assert.equal(loginDomain(undefined), 'docker.io');
+    assert.equal(loginDomain('https://index.docker.io/v1/'), 'docker.io');
+    assert.equal(loginDomain('127.0.0.1:5000'), '127.0.0.1:5000');
+    assert.equal(loginDomain('http://127.0.0.1:5000/v2/'), '127.0.0.1:5000');
+    assert.equal(loginDomain('Registry.Example.COM'), 'registry.example.com');
+    assert.throws(() => loginDomain('bad address'), (e) => isBerthError(e, 'InvalidArgument'));
+    assert.equal(imageNameFrom('app', undefined, 'commit'), 'docker.io/library/app:latest');
+    assert.equal(imageNameFrom('app:1', '2', 'commit'), 'docker.io/library/app:2');
+    assert.equal(imageNameFrom('localhost:5000/a/b', 'x', 'commit'), 'localhost:5000/a/b:x');
+    assert.throws(() => imageNameFrom(`app@sha256:${'a'.repeat(64)}`, undefined, 'commit'), (e) => isBerthError(e, 'InvalidArgument') && /names a digest/.test(e.message));
+    assert.throws(() => imageNameFrom('app', 'bad tag!', 'commit'), (e) => isBerthError(e, 'InvalidArgument'));
   });
 
   test('reference filter and timestamps', () => {

@@ -7,7 +7,10 @@
 // image. The image store only knows named records and gc sweeps everything else, so such
 // an image is held by a record under a reserved name (DANGLING_PREFIX + digest), the way
 // Docker's containerd store keeps `moby-dangling@…` records. It never shows as a name.
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BerthError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/service.js';
@@ -18,10 +21,15 @@ import { familiarName, formatReference, parseReference, type Reference } from '.
 import { chainIds as computeChainIds, sha256Digest } from '../image/digest.js';
 import { parseImageConfig, parseIndex, parseManifest, detectManifestKind } from '../image/image-config.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, selectManifest } from '../image/registry/platform.js';
-import type { Credential } from '../image/registry/credentials.js';
+import { credentialStoreFrom, type Credential } from '../image/registry/credentials.js';
+import { RegistryClient } from '../image/registry/client.js';
+import { RegistryError } from '../image/registry/registry-error.js';
+import { canonicalDomain, type RegistryHostConfig } from '../image/registry/hosts.js';
+import { mediaTypes, stageGzipLayer } from '../image/archive/import-rootfs.js';
 import type { ImageRecord } from '../image/store/image-store.js';
 import { MediaType, isIndexMediaType, type ContainerConfig as OciContainerConfig, type Descriptor, type Digest, type ImageConfig, type ImageManifest, type Platform } from '../image/types.js';
 import type {
+  AuthConfig,
   ContainerConfig,
   ImageHistoryEntry,
   ImageInspect,
@@ -46,6 +54,23 @@ export interface EngineImagesOptions {
   containersUsing: (imageId: string) => string[];
   /** Those of containersUsing that run or are paused: Docker refuses to delete their image even when forced. Default: none. */
   runningContainersUsing?: (imageId: string) => string[];
+  /** Mirrors and insecure registries, for the logins checked here (pulls use the service's). */
+  registries?: RegistryHostConfig;
+}
+
+/** What `docker commit` adds on top of a container's image. */
+export interface CommitImageOptions {
+  /** The container's image (an ID or a name that resolves to it). */
+  parent: string;
+  /** The uncompressed layer tar; undefined when the container changed nothing (an empty layer, as Docker records it). */
+  layer?: () => Readable;
+  config: OciContainerConfig;
+  /** `repo[:tag]` to tag the image with; without it the image is dangling. */
+  name?: string;
+  author?: string;
+  comment?: string;
+  /** The history entry's created_by (the container's command). */
+  createdBy: string;
 }
 
 /** An image as the engine resolves it: the platform manifest and config a record leads to. */
@@ -100,9 +125,11 @@ export class EngineImages {
   /** Content is immutable: what a target digest resolves to never changes (per platform). */
   private readonly cache = new Map<string, ImageDetails>();
   private readonly layerSizes = new Map<Digest, number>();
+  private readonly registries?: RegistryHostConfig;
 
   constructor(service: ImageService, opts: EngineImagesOptions) {
     this.service = service;
+    this.registries = opts.registries;
     this.emitEvent = opts.events ?? (() => {});
     this.containersUsing = opts.containersUsing;
     this.runningContainersUsing = opts.runningContainersUsing ?? (() => []);
@@ -367,15 +394,8 @@ export class EngineImages {
     opts: { repo?: string; tag?: string; changes?: string[]; message?: string; platform?: string; onProgress: (m: ProgressMessage) => void },
   ): Promise<void> {
     const changes = parseChanges(opts.changes ?? []);
-    let name: string | undefined;
-    if (opts.repo) {
-      let ref = parseUserReference(opts.repo, 'import');
-      if (ref.digest !== undefined) throw new BerthError('InvalidArgument', `import: "${opts.repo}" names a digest; an imported image can only be given a tag`);
-      if (opts.tag) ref = { ...ref, tag: opts.tag };
-      name = formatReference(ref);
-    } else if (opts.tag) {
-      throw new BerthError('InvalidArgument', 'import: a tag was given without a repository', { hint: 'pass repo as well as tag' });
-    }
+    const name = opts.repo ? imageNameFrom(opts.repo, opts.tag, 'import') : undefined;
+    if (!opts.repo && opts.tag) throw new BerthError('InvalidArgument', 'import: a tag was given without a repository', { hint: 'pass repo as well as tag' });
     const previous = name === undefined ? undefined : await this.service.ctx.images.get(name);
     const { Volumes, StopSignal, ...supported } = changes;
     const amend = Volumes !== undefined || StopSignal !== undefined;
@@ -425,6 +445,92 @@ export class EngineImages {
     } finally {
       await lease.release();
     }
+  }
+
+  // --- commit / login ---
+
+  /**
+   * A new image: the parent's layers plus `layer` (gzip-compressed like every layer Docker
+   * stores), the config given, one history entry; tagged `name` or kept as dangling.
+   * Returns the image ID.
+   */
+  async commitImage(opts: CommitImageOptions): Promise<Digest> {
+    const parent = await this.lookup(opts.parent);
+    const name = opts.name === undefined ? undefined : imageNameFrom(opts.name, undefined, 'commit');
+    const { content, leases, images } = this.service.ctx;
+    const format = parent.manifest.mediaType === MediaType.dockerManifest || parent.manifest.config.mediaType === MediaType.dockerConfig ? 'docker' : 'oci';
+    const types = mediaTypes(format);
+    const created = new Date().toISOString();
+    const previous = name === undefined ? undefined : await images.get(name);
+    const lease = await leases.create();
+    const tmp = opts.layer ? await mkdtemp(join(tmpdir(), 'berth-commit-')) : undefined;
+    try {
+      const layers = [...parent.manifest.layers];
+      const diffIds = [...parent.config.rootfs.diff_ids];
+      if (opts.layer && tmp) {
+        const staged = await stageGzipLayer(opts.layer(), join(tmp, 'layer.tar.gz'), 'commit');
+        lease.add({ type: 'content', id: staged.digest });
+        await content.ingest({ digest: staged.digest, size: staged.size }, async (offset) => createReadStream(staged.path, { start: offset }), { source: 'commit: staged layer' });
+        layers.push({ mediaType: types.layerGzip, digest: staged.digest, size: staged.size });
+        diffIds.push(staged.diffId);
+      }
+      const history = [...(parent.config.history ?? [])];
+      history.push({
+        created,
+        created_by: opts.createdBy,
+        ...(opts.author ? { author: opts.author } : {}),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        ...(opts.layer ? {} : { empty_layer: true }),
+      });
+      const configDoc: ImageConfig & { comment?: string } = { ...parent.config, created, config: opts.config, rootfs: { type: 'layers', diff_ids: diffIds }, history };
+      delete configDoc.author;
+      delete configDoc.comment;
+      if (opts.author) configDoc.author = opts.author;
+      if (opts.comment) configDoc.comment = opts.comment;
+      const configBytes = Buffer.from(JSON.stringify(configDoc));
+      const configDigest = sha256Digest(configBytes);
+      lease.add({ type: 'content', id: configDigest });
+      await content.put({ digest: configDigest, size: configBytes.length }, configBytes);
+      const manifestDoc: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: types.manifest,
+        config: { mediaType: types.config, digest: configDigest, size: configBytes.length },
+        layers,
+      };
+      const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
+      const digest = sha256Digest(manifestBytes);
+      lease.add({ type: 'content', id: digest });
+      await content.put({ digest, size: manifestBytes.length }, manifestBytes);
+      const target: Descriptor = { mediaType: types.manifest, digest, size: manifestBytes.length };
+      await images.put({ name: name ?? danglingName(digest), target });
+      if (name !== undefined) await this.keepIfDangling(previous, name);
+      return configDigest;
+    } finally {
+      await lease.release();
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * docker login: the credentials must open the registry's /v2/ (basic auth, or a token from
+   * its token service). The daemon keeps nothing; the client stores the credentials.
+   */
+  async login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
+    const domain = loginDomain(auth.serveraddress);
+    const credential = credentialFromAuth(auth);
+    if (!credential) throw new BerthError('InvalidArgument', `login to ${domain}: no credentials given`, { hint: 'give a username and password (or an identity token)' });
+    const registry = new RegistryClient({ hosts: this.registries, credentials: credentialStoreFrom({ [domain]: credential }), retries: 1 });
+    try {
+      await registry.ping(domain);
+    } catch (err) {
+      if (err instanceof RegistryError && (err.status === 401 || err.status === 403))
+        throw new RegistryError('FailedPrecondition', `login to ${domain} failed: ${err.message}`, { cause: err, status: 401, hint: 'check the username and password' });
+      if (isBerthError(err)) throw new BerthError(err.code, `login to ${domain}: ${err.message}`, { cause: err, hint: err.hint });
+      throw err;
+    } finally {
+      registry.close();
+    }
+    return { Status: 'Login Succeeded', IdentityToken: '' };
   }
 
   // --- internals ---
@@ -690,6 +796,23 @@ function parseUserReference(input: string, op: string): Reference {
     if (isBerthError(err)) throw new BerthError('InvalidArgument', `${op}: ${err.message}`, { cause: err, hint: err.hint });
     throw err;
   }
+}
+
+/** `repo` (with `tag` replacing its own) as a full name an image can be given: never a digest. */
+export function imageNameFrom(repo: string, tag: string | undefined, op: string): string {
+  let ref = parseUserReference(repo, op);
+  if (ref.digest !== undefined) throw new BerthError('InvalidArgument', `${op}: "${repo}" names a digest; an image can only be given a tag`);
+  if (tag) ref = parseUserReference(`${formatReference({ domain: ref.domain, path: ref.path })}:${tag}`, op);
+  return formatReference(ref);
+}
+
+/** The registry a login names: Docker's serveraddress (a host, or a URL like https://index.docker.io/v1/); empty is Docker Hub. */
+export function loginDomain(serverAddress: string | undefined): string {
+  const raw = (serverAddress ?? '').trim();
+  if (raw === '') return 'docker.io';
+  const host = raw.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0]!;
+  if (host === '' || /[\s@]/.test(host)) throw new BerthError('InvalidArgument', `login: "${serverAddress}" is not a registry address`, { hint: 'give host[:port], e.g. 127.0.0.1:5000' });
+  return canonicalDomain(host);
 }
 
 /** Docker's `fromImage` + `tag`: the tag (or a digest) replaces one in fromImage. */

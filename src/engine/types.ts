@@ -142,7 +142,7 @@ export interface HostConfig {
 /** Body of POST /containers/create. */
 export interface CreateContainerRequest extends ContainerConfig {
   HostConfig?: HostConfig;
-  NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> };
+  NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointSettings | null> | null } | null;
 }
 
 export interface HealthLogEntry {
@@ -214,7 +214,7 @@ export interface NetworkSettings {
   IPPrefixLen: number;
   Gateway: string;
   MacAddress: string;
-  Networks: Record<string, { NetworkID: string; EndpointID: string; Gateway: string; IPAddress: string; IPPrefixLen: number; MacAddress: string; Aliases: string[] | null }>;
+  Networks: Record<string, EndpointSettings>;
 }
 
 /** One entry of GET /containers/json. */
@@ -553,4 +553,135 @@ export interface Engine {
   inspectVolume(name: string): Promise<VolumeInfo>;
   removeVolume(name: string, opts?: { force?: boolean }): Promise<void>;
   pruneVolumes(filters: Record<string, string[]>): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }>;
+
+  // networks
+  createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }>;
+  inspectNetwork(idOrName: string, opts?: { verbose?: boolean; scope?: string }): Promise<NetworkInspect>;
+  /** Docker's filters: driver, id, label, name, scope, type (custom/builtin), dangling. */
+  listNetworks(filters: Record<string, string[]>): Promise<NetworkInspect[]>;
+  removeNetwork(idOrName: string): Promise<void>;
+  pruneNetworks(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }>;
+  connectNetwork(idOrName: string, req: NetworkConnectRequest): Promise<void>;
+  disconnectNetwork(idOrName: string, req: NetworkDisconnectRequest): Promise<void>;
+
+  // diff, commit, login
+  containerChanges(idOrName: string): Promise<FilesystemChange[]>;
+  /** The new image's ID. */
+  commitContainer(idOrName: string, opts: CommitOptions): Promise<{ Id: string }>;
+  /** Checks the credentials against the registry (docker login); refused credentials throw a BerthError with `status` 401. */
+  login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }>;
+}
+
+/** One network of a container (NetworkSettings.Networks, NetworkingConfig.EndpointsConfig, connect's EndpointConfig). */
+export interface EndpointSettings {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  Links?: string[] | null;
+  Aliases?: string[] | null;
+  MacAddress?: string;
+  DriverOpts?: Record<string, string> | null;
+  NetworkID?: string;
+  EndpointID?: string;
+  Gateway?: string;
+  IPAddress?: string;
+  IPPrefixLen?: number;
+  IPv6Gateway?: string;
+  GlobalIPv6Address?: string;
+  GlobalIPv6PrefixLen?: number;
+  DNSNames?: string[] | null;
+}
+
+export interface IpamConfig {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string> | null;
+}
+
+/** Body of POST /networks/create. */
+export interface NetworkCreateRequest {
+  Name: string;
+  CheckDuplicate?: boolean;
+  Driver?: string;
+  Scope?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  ConfigOnly?: boolean;
+  ConfigFrom?: { Network?: string } | null;
+  EnableIPv4?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: IpamConfig[] | null; Options?: Record<string, string> | null } | null;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}
+
+/** GET /networks/{id} (and each entry of GET /networks, whose Containers stay empty as Docker's do). */
+export interface NetworkInspect {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: string;
+  EnableIPv4: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Containers: Record<string, NetworkContainer>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** A container on a network as network inspect shows it (addresses with their prefix length). */
+export interface NetworkContainer {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  /** "10.80.0.2/24", or "" when it has none. */
+  IPv4Address: string;
+  IPv6Address: string;
+}
+
+export interface NetworkConnectRequest {
+  Container: string;
+  EndpointConfig?: EndpointSettings | null;
+}
+
+export interface NetworkDisconnectRequest {
+  Container: string;
+  Force?: boolean;
+}
+
+/** One entry of GET /containers/{id}/changes: Kind 0 modified, 1 added, 2 deleted. */
+export interface FilesystemChange {
+  Path: string;
+  Kind: 0 | 1 | 2;
+}
+
+/** POST /commit's parameters (the body is `config`). */
+export interface CommitOptions {
+  repo?: string;
+  tag?: string;
+  comment?: string;
+  author?: string;
+  /** Dockerfile-like lines: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL. */
+  changes?: string[];
+  /** Pause a running container while its layer is read (default true, as Docker). */
+  pause?: boolean;
+  /** Replaces the container's config as the base of the image's (Docker's `config` body). */
+  config?: ContainerConfig;
+}
+
+/** POST /auth's body (Docker's AuthConfig). */
+export interface AuthConfig {
+  username?: string;
+  password?: string;
+  auth?: string;
+  email?: string;
+  serveraddress?: string;
+  identitytoken?: string;
+  registrytoken?: string;
 }

@@ -15,3 +15,24 @@ export {
   MNT_DETACH,
   type OverlayOptions,
 } from './sys.js';
+export {
+  createNetns,
+  removeNetns,
+  ensureSharedDir,
+  ensureBridge,
+  deleteLink,
+  deleteLinkAsync,
+  listLinks,
+  addVeth,
+  setSysctl,
+  nftApply,
+  netlinkAvailable,
+  nftAvailable,
+  sysctlPath,
+  randomMac,
+  type LinkInfo,
+  type BridgeOptions,
+  type VethOptions,
+  type NftApplyOptions,
+} from './netlink.js';
+export { applyNft, listNftTable, nftBackend, runCommand, runIptables, type CommandResult, type IptablesRunner, type NftListing } from './nft.js';

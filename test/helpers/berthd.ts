@@ -3,13 +3,14 @@
 // berthd, and returns what was left behind (mounts, cgroups, monitors, state) for the test
 // to assert on; kill() stops berthd with SIGKILL and leaves containers running (live-restore
 // tests), restart() starts a new berthd on the same roots.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, openSync, closeSync, mkdirSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, openSync, closeSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, runCommand, sleep, type RunResult } from './runtime.js';
 import { describeLeaks, detachMountsUnder, findLeaks, reapLeaks } from './leaks.js';
+import { describeNetLeaks, netLeaks, reapNetLeaks } from './net-leaks.js';
 
 export const BERTHD = join(REPO, 'dist', 'src', 'cli', 'berthd.js');
 export const BERTH_CLI = join(REPO, 'dist', 'src', 'cli', 'berth.js');
@@ -80,7 +81,20 @@ export function apiRequest(socket: string, method: string, path: string, body?: 
   });
 }
 
-export async function startBerthd(opts: { label?: string; args?: string[] } = {}): Promise<Berthd> {
+/** Test berthds made by this process: each gets a default bridge, subnet and nft table of its own. */
+let berthdCount = 0;
+
+/** berthd's `network` config section (see src/cli/berthd.ts). */
+export interface TestNetworkConfig {
+  defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
+  upstreams?: { address: string; port: number }[];
+  nftTable?: string;
+  dnsPort?: number;
+  cniPluginDirs?: string[];
+  cniConfDir?: string;
+}
+
+export async function startBerthd(opts: { label?: string; args?: string[]; network?: TestNetworkConfig } = {}): Promise<Berthd> {
   const work = mkdtempSync(join(tmpdir(), `berthd-${opts.label ?? 'test'}-`));
   const root = join(work, 'root');
   const runRoot = join(work, 'run');
@@ -88,11 +102,25 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
   const logFile = join(work, 'berthd.log');
   const dockerConfig = join(work, 'docker-config');
   mkdirSync(dockerConfig);
+  // Never the host's berth0/10.87.0.0/16/`inet berth` (a real berthd's), and no DNS forwarding
+  // to the host's resolver: names the embedded DNS does not know get SERVFAIL.
+  const n = (process.pid * 7 + berthdCount++) % 250;
+  const tag = `${(process.pid % 0x10000).toString(16)}${n.toString(16)}`;
+  const network: TestNetworkConfig = {
+    defaultBridge: { bridge: `btst${tag}`.slice(0, 15), subnet: `10.198.${n}.0/24` },
+    nftTable: `berthtst_${tag}`,
+    upstreams: [],
+    ...opts.network,
+  };
+  const configFile = join(work, 'berth.json');
+  writeFileSync(configFile, JSON.stringify({ network }));
+  const bridge = network.defaultBridge?.bridge ?? 'berth0';
+  const vethsBefore = new Set(readdirSync('/sys/class/net').filter((l) => l.startsWith('vberth')));
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
     const log = openSync(logFile, 'a');
-    child = spawn(process.execPath, [BERTHD, '--root', root, '--run-root', runRoot, '--log-level', 'debug', ...(opts.args ?? [])], {
+    child = spawn(process.execPath, [BERTHD, '--root', root, '--run-root', runRoot, '--config', configFile, '--log-level', 'debug', ...(opts.args ?? [])], {
       stdio: ['ignore', log, log],
       detached: true,
     });
@@ -157,6 +185,13 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
             const r = await apiRequest(socket, 'DELETE', `/containers/${c.Id}?force=1&v=1`);
             if (r.status !== 204 && r.status !== 404) problems.push(`rm -f ${c.Id}: ${r.status} ${r.body.toString()}`);
           }
+          // Networks the test made and left: their bridges would outlive berthd.
+          const nets = await apiRequest(socket, 'GET', '/networks');
+          for (const net of nets.json<{ Id: string; Name: string }[]>()) {
+            if (['bridge', 'host', 'none'].includes(net.Name)) continue;
+            const r = await apiRequest(socket, 'DELETE', `/networks/${net.Id}`);
+            if (r.status !== 204 && r.status !== 404) problems.push(`network rm ${net.Name}: ${r.status} ${r.body.toString()}`);
+          }
         } catch (err) {
           problems.push(`cleaning containers through the API: ${String(err)}`);
         }
@@ -170,6 +205,29 @@ export async function startBerthd(opts: { label?: string; args?: string[] } = {}
       } catch {
         // no containers dir: berthd never got that far
       }
+      // berthd leaves its default bridge, its nft table and its netns dir (a shared bind mount)
+      // in place for the next berthd, as dockerd leaves docker0: a test's berthd is gone for good.
+      try {
+        execFileSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
+      } catch {
+        // never made
+      }
+      try {
+        execFileSync('nft', ['delete', 'table', 'inet', network.nftTable ?? 'berth'], { stdio: 'ignore' });
+      } catch {
+        // never made
+      }
+      // A sandbox's veth goes with its namespace, which the kernel frees in the background.
+      let netLeft = netLeaks({ linkPrefixes: ['vberth'], expectLinks: [...vethsBefore], netnsDirs: [join(runRoot, 'netns')] });
+      for (let i = 0; i < 40 && netLeft.length > 0; i++) {
+        await sleep(50);
+        netLeft = netLeaks({ linkPrefixes: ['vberth'], expectLinks: [...vethsBefore], netnsDirs: [join(runRoot, 'netns')] });
+      }
+      if (netLeft.length > 0) {
+        problems.push(describeNetLeaks(netLeft));
+        reapNetLeaks(netLeft);
+      }
+      detachMountsUnder(join(runRoot, 'netns'));
       const scope = { paths: [work], ids, roots: [] };
       const leaks = findLeaks(scope);
       if (leaks.length > 0) {

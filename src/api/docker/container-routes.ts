@@ -9,7 +9,7 @@ import { errorMessage, sendEmpty, sendJson, sendStream } from './reply.js';
 import { queryBool, queryFilters, queryInt, queryString, queryTime, queryTtySize, readJson, requireQuery, type ApiContext } from './request.js';
 import type { Route } from './router.js';
 import { aborted, untilAborted, waitWritable } from './streams.js';
-import { checkCreateContainer, checkUpdateContainer } from './validate.js';
+import { checkCommitConfig, checkCreateContainer, checkUpdateContainer } from './validate.js';
 
 const id = (ctx: ApiContext): string => ctx.params['id']!;
 
@@ -227,6 +227,27 @@ async function exportContainer(ctx: ApiContext, res: ServerResponse): Promise<vo
   await sendStream(res, 200, { 'Content-Type': 'application/x-tar' }, tar);
 }
 
+async function changes(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  sendJson(res, 200, await ctx.engine.containerChanges(id(ctx)));
+}
+
+async function commit(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  const container = requireQuery(ctx.query, 'container');
+  const config = checkCommitConfig(await readJson(ctx));
+  const opt = (name: string): string | undefined => queryString(ctx.query, name) || undefined;
+  const result = await ctx.engine.commitContainer(container, {
+    repo: opt('repo'),
+    tag: opt('tag'),
+    comment: opt('comment'),
+    author: opt('author'),
+    changes: ctx.query.getAll('changes').filter((c) => c !== ''),
+    // Docker pauses unless told not to (API 1.13 and later).
+    pause: queryBool(ctx.query, 'pause', true),
+    config,
+  });
+  sendJson(res, 201, { Id: result.Id });
+}
+
 async function attach(ctx: ApiContext): Promise<StreamSession> {
   const opts = {
     stdin: queryBool(ctx.query, 'stdin'),
@@ -263,4 +284,6 @@ export const containerRoutes: Route[] = [
   { method: 'HEAD', pattern: '/containers/{id}/archive', handle: archiveHead },
   { method: 'GET', pattern: '/containers/{id}/archive', handle: archiveGet },
   { method: 'PUT', pattern: '/containers/{id}/archive', handle: archivePut },
+  { method: 'GET', pattern: '/containers/{id}/changes', handle: changes },
+  { method: 'POST', pattern: '/commit', handle: commit },
 ];

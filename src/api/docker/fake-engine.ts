@@ -3,6 +3,8 @@
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { BerthError } from '../../errors.js';
 import type {
+  AuthConfig,
+  CommitOptions,
   ContainerInspect,
   ContainerStats,
   ContainerSummary,
@@ -12,6 +14,7 @@ import type {
   EventsOptions,
   ExecCreateRequest,
   ExecInspect,
+  FilesystemChange,
   HostConfig,
   ImageHistoryEntry,
   ImageInspect,
@@ -30,6 +33,10 @@ import type {
   WaitCondition,
   WaitResult,
   AttachOptions,
+  NetworkConnectRequest,
+  NetworkCreateRequest,
+  NetworkDisconnectRequest,
+  NetworkInspect,
 } from '../../engine/types.js';
 
 export const FAKE_CONTAINER_ID = 'c0ffee'.padEnd(64, '0');
@@ -300,6 +307,28 @@ export class FakeEngine implements Engine {
     return Readable.from([Buffer.alloc(1024)]);
   }
 
+  async containerChanges(idOrName: string): Promise<FilesystemChange[]> {
+    this.record('containerChanges', idOrName);
+    this.container(idOrName);
+    return [
+      { Path: '/tmp', Kind: 0 },
+      { Path: '/tmp/new', Kind: 1 },
+      { Path: '/etc/motd', Kind: 2 },
+    ];
+  }
+
+  async commitContainer(idOrName: string, opts: CommitOptions): Promise<{ Id: string }> {
+    this.record('commitContainer', idOrName, opts);
+    this.container(idOrName);
+    return { Id: 'sha256:' + 'cd'.repeat(32) };
+  }
+
+  async login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
+    this.record('login', auth);
+    if (auth.password === 'wrong') throw Object.assign(new BerthError('FailedPrecondition', 'login to example.test failed: unauthorized'), { status: 401 });
+    return { Status: 'Login Succeeded', IdentityToken: '' };
+  }
+
   async createExec(idOrName: string, req: ExecCreateRequest): Promise<{ Id: string }> {
     this.record('createExec', idOrName, req);
     this.container(idOrName);
@@ -415,5 +444,85 @@ export class FakeEngine implements Engine {
   async pruneVolumes(filters: Record<string, string[]>): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     this.record('pruneVolumes', filters);
     return { VolumesDeleted: [], SpaceReclaimed: 0 };
+  }
+
+  networks: NetworkInspect[] = [
+    {
+      Name: 'bridge',
+      Id: 'b7'.repeat(32),
+      Created: '2026-11-22T00:00:00Z',
+      Scope: 'local',
+      Driver: 'bridge',
+      EnableIPv4: true,
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.87.0.0/16', Gateway: '10.87.0.1' }] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: {},
+      Options: {},
+      Labels: {},
+    },
+    ...(['host', 'none'] as const).map((name, i) => ({
+      Name: name,
+      Id: String(i + 2).repeat(64),
+      Created: '2026-11-22T00:00:00Z',
+      Scope: 'local' as const,
+      Driver: name === 'none' ? 'null' : name,
+      EnableIPv4: name === 'host',
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: {},
+      Options: {},
+      Labels: {},
+    })),
+  ];
+
+  private findNetwork(idOrName: string): NetworkInspect {
+    return this.networks.find((n) => n.Name === idOrName || n.Id.startsWith(idOrName)) ?? (notFound('network', idOrName) as never);
+  }
+
+  async createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    this.record('createNetwork', req);
+    if (this.networks.some((n) => n.Name === req.Name)) throw new BerthError('Conflict', `network with name ${req.Name} already exists`);
+    return { Id: 'ee'.repeat(32), Warning: '' };
+  }
+
+  async inspectNetwork(idOrName: string, opts?: { verbose?: boolean; scope?: string }): Promise<NetworkInspect> {
+    this.record('inspectNetwork', idOrName, opts);
+    return this.findNetwork(idOrName);
+  }
+
+  async listNetworks(filters: Record<string, string[]>): Promise<NetworkInspect[]> {
+    this.record('listNetworks', filters);
+    return this.networks;
+  }
+
+  async removeNetwork(idOrName: string): Promise<void> {
+    this.record('removeNetwork', idOrName);
+    const n = this.findNetwork(idOrName);
+    if (n.Name === 'bridge') throw new BerthError('FailedPrecondition', 'bridge is a pre-defined network and cannot be removed');
+  }
+
+  async pruneNetworks(filters: Record<string, string[]>): Promise<{ NetworksDeleted: string[] }> {
+    this.record('pruneNetworks', filters);
+    return { NetworksDeleted: [] };
+  }
+
+  async connectNetwork(idOrName: string, req: NetworkConnectRequest): Promise<void> {
+    this.record('connectNetwork', idOrName, req);
+    this.findNetwork(idOrName);
+  }
+
+  async disconnectNetwork(idOrName: string, req: NetworkDisconnectRequest): Promise<void> {
+    this.record('disconnectNetwork', idOrName, req);
+    this.findNetwork(idOrName);
   }
 }

@@ -5,4 +5,3 @@
 export { startDockerApi, dockerApiRoutes, type DockerApiOptions, type DockerApi } from './server.js';
 export { MIN_API_VERSION, MAX_API_VERSION, compareApiVersions } from './api-version.js';
 export { frame, parseFrames, STDIN, STDOUT, STDERR } from './frames.js';
-export { builtinNetworks, type BuiltinNetwork } from './network-routes.js';

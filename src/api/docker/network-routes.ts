@@ -1,117 +1,63 @@
-// Until networks exist (issue 5) the API shows Docker's three built-in networks, so that
-// `docker network ls` and compose's checks work, and refuses every change.
-import { createHash } from 'node:crypto';
+// /networks/...: thin adapters over the engine's networks. dockerd answers 403 Forbidden
+// where berth says FailedPrecondition (removing a built-in network or one with active
+// endpoints, connecting a container twice): clients such as compose look at that status.
 import type { ServerResponse } from 'node:http';
 import { BerthError } from '../../errors.js';
-import { HttpError, sendJson } from './reply.js';
-import { queryFilters, type ApiContext } from './request.js';
+import { HttpError, errorMessage, sendEmpty, sendJson } from './reply.js';
+import { queryFilters, readJson, type ApiContext } from './request.js';
 import type { Route } from './router.js';
+import { checkNetworkConnect, checkNetworkCreate, checkNetworkDisconnect } from './validate.js';
 
-export interface BuiltinNetwork {
-  Name: string;
-  Id: string;
-  Created: string;
-  Scope: 'local';
-  Driver: string;
-  EnableIPv4: boolean;
-  EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: { Subnet?: string; Gateway?: string }[] };
-  Internal: boolean;
-  Attachable: boolean;
-  Ingress: boolean;
-  ConfigFrom: { Network: string };
-  ConfigOnly: boolean;
-  Containers: Record<string, unknown>;
-  Options: Record<string, string>;
-  Labels: Record<string, string>;
-}
-
-// Stable ids: clients cache them between calls.
-function networkId(name: string): string {
-  return createHash('sha256').update(`berth-builtin-network/${name}`).digest('hex');
-}
-
-const CREATED = '1970-01-01T00:00:00Z';
-
-export function builtinNetworks(): BuiltinNetwork[] {
-  return (['bridge', 'host', 'none'] as const).map((name) => ({
-    Name: name,
-    Id: networkId(name),
-    Created: CREATED,
-    Scope: 'local',
-    Driver: name === 'none' ? 'null' : name,
-    EnableIPv4: name === 'bridge',
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [] },
-    Internal: false,
-    Attachable: false,
-    Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
-    Containers: {},
-    Options: {},
-    Labels: {},
-  }));
-}
-
-function find(idOrName: string): BuiltinNetwork {
-  const nets = builtinNetworks();
-  const hit = nets.find((n) => n.Name === idOrName || n.Id === idOrName) ?? (idOrName.length > 0 ? nets.find((n) => n.Id.startsWith(idOrName)) : undefined);
-  if (!hit) throw new BerthError('NotFound', `network ${idOrName} not found`, { hint: 'berth has only the built-in networks bridge, host and none until user-defined networks arrive' });
-  return hit;
-}
-
-function matches(net: BuiltinNetwork, filters: Record<string, string[]>): boolean {
-  for (const [key, values] of Object.entries(filters)) {
-    if (values.length === 0) continue;
-    const ok = values.some((v) => {
-      switch (key) {
-        case 'name':
-          return net.Name.includes(v);
-        case 'id':
-          return net.Id.startsWith(v);
-        case 'driver':
-          return net.Driver === v;
-        case 'scope':
-          return v === 'local';
-        case 'type':
-          return v === 'builtin';
-        case 'label':
-        case 'dangling':
-          return false;
-        default:
-          throw new BerthError('InvalidArgument', `invalid filter '${key}' for networks`);
-      }
-    });
-    if (!ok) return false;
+/** FailedPrecondition → 403, as dockerd answers these refusals. */
+async function forbiddenOnPrecondition<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof BerthError && err.code === 'FailedPrecondition') throw new HttpError(403, errorMessage(err));
+    throw err;
   }
-  return true;
 }
 
 async function list(ctx: ApiContext, res: ServerResponse): Promise<void> {
-  const filters = queryFilters(ctx.query);
-  sendJson(res, 200, builtinNetworks().filter((n) => matches(n, filters)));
+  sendJson(res, 200, await ctx.engine.listNetworks(queryFilters(ctx.query)));
 }
 
 async function inspect(ctx: ApiContext, res: ServerResponse): Promise<void> {
-  sendJson(res, 200, find(ctx.params['id']!));
+  sendJson(res, 200, await ctx.engine.inspectNetwork(ctx.params['id']!, { verbose: ctx.query.get('verbose') === 'true', scope: ctx.query.get('scope') ?? undefined }));
 }
 
-async function notYet(): Promise<void> {
-  throw new HttpError(501, 'networks are not supported yet: berth has only the built-in networks bridge, host and none');
+async function create(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  const req = checkNetworkCreate(await readJson(ctx));
+  sendJson(res, 201, await forbiddenOnPrecondition(() => ctx.engine.createNetwork(req)));
 }
 
-async function prune(_ctx: ApiContext, res: ServerResponse): Promise<void> {
-  // Built-in networks are never pruned, and there are no others.
-  sendJson(res, 200, { NetworksDeleted: [] });
+async function remove(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  await forbiddenOnPrecondition(() => ctx.engine.removeNetwork(ctx.params['id']!));
+  sendEmpty(res, 204);
+}
+
+async function connect(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  const req = checkNetworkConnect(await readJson(ctx));
+  await forbiddenOnPrecondition(() => ctx.engine.connectNetwork(ctx.params['id']!, req));
+  sendEmpty(res, 200);
+}
+
+async function disconnect(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  const req = checkNetworkDisconnect(await readJson(ctx));
+  await forbiddenOnPrecondition(() => ctx.engine.disconnectNetwork(ctx.params['id']!, req));
+  sendEmpty(res, 200);
+}
+
+async function prune(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  sendJson(res, 200, await ctx.engine.pruneNetworks(queryFilters(ctx.query)));
 }
 
 export const networkRoutes: Route[] = [
   { method: 'GET', pattern: '/networks', handle: list },
-  { method: 'POST', pattern: '/networks/create', handle: notYet },
+  { method: 'POST', pattern: '/networks/create', handle: create },
   { method: 'POST', pattern: '/networks/prune', handle: prune },
   { method: 'GET', pattern: '/networks/{id}', handle: inspect },
-  { method: 'DELETE', pattern: '/networks/{id}', handle: notYet },
-  { method: 'POST', pattern: '/networks/{id}/connect', handle: notYet },
-  { method: 'POST', pattern: '/networks/{id}/disconnect', handle: notYet },
+  { method: 'DELETE', pattern: '/networks/{id}', handle: remove },
+  { method: 'POST', pattern: '/networks/{id}/connect', handle: connect },
+  { method: 'POST', pattern: '/networks/{id}/disconnect', handle: disconnect },
 ];

@@ -202,33 +202,78 @@ describe('docker API server', () => {
     assert.deepEqual(prune.json(), { ContainersDeleted: [], SpaceReclaimed: 0 });
   });
 
+  it('changes, commit and auth', async () => {
+    const changes = await request(sock, 'GET', '/v1.41/containers/web/changes');
+    assert.equal(changes.status, 200);
+    assert.deepEqual(changes.json(), [
+      { Path: '/tmp', Kind: 0 },
+      { Path: '/tmp/new', Kind: 1 },
+      { Path: '/etc/motd', Kind: 2 },
+    ]);
+    assert.equal((await request(sock, 'GET', '/containers/nosuch/changes')).status, 404);
+
+    // The docker CLI sends `null` as the body and every change as its own `changes` parameter.
+    const commit = await request(sock, 'POST', '/commit?container=web&repo=app&tag=v2&comment=hi&author=me&changes=CMD%20%5B%22sh%22%5D&changes=ENV%20A%3D1', { body: 'null', headers: { 'Content-Type': 'application/json' } });
+    assert.equal(commit.status, 201);
+    assert.deepEqual(commit.json(), { Id: 'sha256:' + 'cd'.repeat(32) });
+    assert.deepEqual(engine.callsTo('commitContainer').at(-1), [
+      'web',
+      { repo: 'app', tag: 'v2', comment: 'hi', author: 'me', changes: ['CMD ["sh"]', 'ENV A=1'], pause: true, config: undefined },
+    ]);
+    await request(sock, 'POST', '/commit?container=web&pause=0', { body: JSON.stringify({ Cmd: ['x'] }) });
+    assert.deepEqual(engine.callsTo('commitContainer').at(-1)![1], { repo: undefined, tag: undefined, comment: undefined, author: undefined, changes: [], pause: false, config: { Cmd: ['x'] } });
+    assert.equal((await request(sock, 'POST', '/commit')).status, 400);
+    assert.equal((await request(sock, 'POST', '/commit?container=web', { body: JSON.stringify({ Cmd: 5 }) })).status, 400);
+
+    const ok = await request(sock, 'POST', '/auth', { body: JSON.stringify({ username: 'u', password: 'p', serveraddress: '127.0.0.1:5000' }) });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.json(), { Status: 'Login Succeeded', IdentityToken: '' });
+    const denied = await request(sock, 'POST', '/auth', { body: JSON.stringify({ username: 'u', password: 'wrong', serveraddress: 'example.test' }) });
+    assert.equal(denied.status, 401);
+    assert.match(denied.json<{ message: string }>().message, /unauthorized/);
+    assert.equal((await request(sock, 'POST', '/auth')).status, 400);
+  });
+
   it('answers 501 for known unimplemented endpoints and 404 for unknown paths', async () => {
     const build = await request(sock, 'POST', '/v1.41/build');
     assert.equal(build.status, 501);
     assert.match(build.json<{ message: string }>().message, /^berth does not implement POST \/build: the image builder comes later/);
-    for (const [method, path] of [['GET', '/swarm'], ['GET', '/containers/web/changes'], ['GET', '/images/search?term=x'], ['POST', '/session']]) {
+    for (const [method, path] of [['GET', '/swarm'], ['GET', '/containers/web/checkpoints'], ['GET', '/images/search?term=x'], ['POST', '/session']]) {
       const res = await request(sock, method!, path!);
       assert.equal(res.status, 501, path);
       assert.match(res.json<{ message: string }>().message, new RegExp(`^berth does not implement ${method} `));
     }
-    const net = await request(sock, 'POST', '/networks/create', { body: '{"Name":"x"}' });
-    assert.equal(net.status, 501);
-    assert.equal(net.json<{ message: string }>().message.startsWith('networks are not supported yet'), true);
     const unknown = await request(sock, 'GET', '/nothing/here');
     assert.equal(unknown.status, 404);
     assert.deepEqual(unknown.json(), { message: 'page not found' });
     assert.equal((await request(sock, 'PATCH', '/containers/json')).status, 405);
   });
 
-  it('lists and inspects the built-in networks', async () => {
+  it('serves networks with dockerd\'s statuses', async () => {
     const nets = (await request(sock, 'GET', '/networks')).json<{ Name: string; Id: string }[]>();
     assert.deepEqual(nets.map((n) => n.Name), ['bridge', 'host', 'none']);
-    const byName = await request(sock, 'GET', '/networks?filters=' + encodeURIComponent('{"name":{"host":true}}'));
-    assert.deepEqual(byName.json<{ Name: string }[]>().map((n) => n.Name), ['host']);
+    await request(sock, 'GET', '/networks?filters=' + encodeURIComponent('{"name":{"host":true}}'));
+    assert.deepEqual(engine.callsTo('listNetworks').at(-1), [{ name: ['host'] }]);
     const one = await request(sock, 'GET', `/networks/${nets[1]!.Id.slice(0, 12)}`);
     assert.equal(one.json<{ Name: string }>().Name, 'host');
     assert.equal((await request(sock, 'GET', '/networks/mynet')).status, 404);
     assert.deepEqual((await request(sock, 'POST', '/networks/prune')).json(), { NetworksDeleted: [] });
+    const created = await request(sock, 'POST', '/networks/create', { body: JSON.stringify({ Name: 'n1', IPAM: { Config: [{ Subnet: '10.80.9.0/24' }] } }) });
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.json(), { Id: 'ee'.repeat(32), Warning: '' });
+    assert.equal((await request(sock, 'POST', '/networks/create', { body: JSON.stringify({ Name: 'bridge' }) })).status, 409);
+    assert.equal((await request(sock, 'POST', '/networks/create', { body: JSON.stringify({ Name: 'x', Internal: 'yes' }) })).status, 400);
+    assert.equal((await request(sock, 'POST', '/networks/create', { body: JSON.stringify({ Name: 'x', IPAM: { Config: [{ Subnet: 5 }] } }) })).status, 400);
+    assert.equal((await request(sock, 'POST', '/networks/create', { body: '{}' })).status, 400);
+    const builtin = await request(sock, 'DELETE', '/networks/bridge');
+    assert.equal(builtin.status, 403);
+    assert.match(builtin.json<{ message: string }>().message, /pre-defined network/);
+    assert.equal((await request(sock, 'DELETE', '/networks/host')).status, 204);
+    assert.equal((await request(sock, 'POST', '/networks/bridge/connect', { body: JSON.stringify({ Container: 'web', EndpointConfig: { Aliases: ['w'] } }) })).status, 200);
+    assert.deepEqual(engine.callsTo('connectNetwork').at(-1), ['bridge', { Container: 'web', EndpointConfig: { Aliases: ['w'] } }]);
+    assert.equal((await request(sock, 'POST', '/networks/bridge/connect', { body: JSON.stringify({ EndpointConfig: {} }) })).status, 400);
+    assert.equal((await request(sock, 'POST', '/networks/nope/disconnect', { body: JSON.stringify({ Container: 'web' }) })).status, 404);
+    assert.equal((await request(sock, 'POST', '/networks/bridge/disconnect', { body: JSON.stringify({ Container: 'web', Force: true }) })).status, 200);
   });
 
   it('serves volumes', async () => {

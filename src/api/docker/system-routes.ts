@@ -3,8 +3,9 @@ import type { ServerResponse } from 'node:http';
 import { BerthError } from '../../errors.js';
 import type { EngineEvent } from '../../engine/types.js';
 import { MAX_API_VERSION, MIN_API_VERSION } from './api-version.js';
-import { sendJson } from './reply.js';
-import { queryFilters, queryTime, type ApiContext } from './request.js';
+import { HttpError, errorMessage, sendJson } from './reply.js';
+import { queryFilters, queryTime, readJson, type ApiContext } from './request.js';
+import { checkAuthConfig } from './validate.js';
 import type { Route } from './router.js';
 import { untilAborted } from './streams.js';
 
@@ -54,6 +55,18 @@ async function events(ctx: ApiContext, res: ServerResponse): Promise<void> {
   res.end();
 }
 
+async function auth(ctx: ApiContext, res: ServerResponse): Promise<void> {
+  const config = checkAuthConfig(await readJson(ctx));
+  try {
+    sendJson(res, 200, await ctx.engine.login(config));
+  } catch (err) {
+    // dockerd answers refused credentials with 401; the docker CLI prints the message.
+    const status = (err as { status?: unknown }).status;
+    if (status === 401 || status === 403) throw new HttpError(401, errorMessage(err));
+    throw err;
+  }
+}
+
 async function buildPrune(_ctx: ApiContext, res: ServerResponse): Promise<void> {
   // There is no builder, hence no build cache; `docker system prune` asks anyway.
   sendJson(res, 200, { CachesDeleted: [], SpaceReclaimed: 0 });
@@ -79,4 +92,5 @@ export const systemRoutes: Route[] = [
   { method: 'GET', pattern: '/events', handle: events },
   { method: 'GET', pattern: '/system/df', handle: df },
   { method: 'POST', pattern: '/build/prune', handle: buildPrune },
+  { method: 'POST', pattern: '/auth', handle: auth },
 ];

@@ -5,9 +5,9 @@ const UNSUPPORTED: { pattern: RegExp; methods?: string[]; note?: string }[] = [
   { pattern: /^\/build$/, note: 'the image builder comes later; build with another tool and load the result with `docker load`' },
   { pattern: /^\/(swarm|nodes|services|tasks|secrets|configs)(\/|$)/, note: 'swarm mode is not supported' },
   { pattern: /^\/plugins\/.+/, note: 'berth has no plugins' },
-  { pattern: /^\/(session|distribution|grpc|auth|commit)(\/|$)/ },
+  { pattern: /^\/(session|distribution|grpc)(\/|$)/ },
   { pattern: /^\/images\/search$/ },
-  { pattern: /^\/containers\/[^/]+\/(changes|attach\/ws|checkpoints)(\/|$)/ },
+  { pattern: /^\/containers\/[^/]+\/(attach\/ws|checkpoints)(\/|$)/ },
   { pattern: /^\/volumes\/[^/]+$/, methods: ['PUT'], note: 'cluster volumes need swarm' },
 ];
 

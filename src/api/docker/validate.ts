@@ -3,7 +3,7 @@
 // engine. Unknown fields pass through: clients send many, and the engine refuses what it does
 // not support by name. null is accepted everywhere, as Go reads it as the zero value.
 import { BerthError } from '../../errors.js';
-import type { CreateContainerRequest, ExecCreateRequest, HostConfig } from '../../engine/types.js';
+import type { AuthConfig, ContainerConfig, CreateContainerRequest, ExecCreateRequest, HostConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest } from '../../engine/types.js';
 
 type FieldType =
   | 'string'
@@ -137,10 +137,47 @@ const HOST_CONFIG: Schema = {
   ReadonlyPaths: 'string[]',
 };
 
+const ENDPOINT_SETTINGS: Schema = {
+  IPAMConfig: { object: { IPv4Address: 'string', IPv6Address: 'string', LinkLocalIPs: 'string[]' } },
+  Links: 'string[]',
+  Aliases: 'string[]',
+  MacAddress: 'string',
+  DriverOpts: 'string-map',
+  NetworkID: 'string',
+  EndpointID: 'string',
+  Gateway: 'string',
+  IPAddress: 'string',
+  IPPrefixLen: 'int',
+  IPv6Gateway: 'string',
+  GlobalIPv6Address: 'string',
+  GlobalIPv6PrefixLen: 'int',
+  DNSNames: 'string[]',
+};
+
+const NETWORK_CREATE: Schema = {
+  Name: 'string',
+  CheckDuplicate: 'boolean',
+  Driver: 'string',
+  Scope: 'string',
+  Internal: 'boolean',
+  Attachable: 'boolean',
+  Ingress: 'boolean',
+  ConfigOnly: 'boolean',
+  ConfigFrom: { object: { Network: 'string' } },
+  EnableIPv4: 'boolean',
+  EnableIPv6: 'boolean',
+  IPAM: { object: { Driver: 'string', Config: { array: { object: { Subnet: 'string', IPRange: 'string', Gateway: 'string', AuxiliaryAddresses: 'string-map' } } }, Options: 'string-map' } },
+  Options: 'string-map',
+  Labels: 'string-map',
+};
+
+const NETWORK_CONNECT: Schema = { Container: 'string', EndpointConfig: { object: ENDPOINT_SETTINGS } };
+const NETWORK_DISCONNECT: Schema = { Container: 'string', Force: 'boolean' };
+
 const CREATE: Schema = {
   ...CONFIG,
   HostConfig: { object: HOST_CONFIG },
-  NetworkingConfig: { object: { EndpointsConfig: { map: { object: { Aliases: 'string[]', Links: 'string[]', MacAddress: 'string', DriverOpts: 'string-map' } } } } },
+  NetworkingConfig: { object: { EndpointsConfig: { map: { object: ENDPOINT_SETTINGS } } } },
 };
 
 const EXEC_CREATE: Schema = {
@@ -263,5 +300,44 @@ export function checkVolumeCreate(body: unknown): { Name?: string; Driver?: stri
   const req = checkBody('create volume', VOLUME_CREATE, body, false) as { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string>; ClusterVolumeSpec?: unknown };
   if (req.ClusterVolumeSpec != null) throw new BerthError('InvalidArgument', 'create volume: ClusterVolumeSpec is not supported (cluster volumes need swarm)');
   delete req.ClusterVolumeSpec;
+  return req;
+}
+
+/** POST /commit's body: a container config, or nothing (the docker CLI sends `null`). */
+export function checkCommitConfig(body: unknown): ContainerConfig | undefined {
+  if (body === undefined || body === null) return undefined;
+  const config = checkBody('commit', CONFIG, body, false) as ContainerConfig;
+  return Object.keys(config).length > 0 ? config : undefined;
+}
+
+const AUTH: Schema = {
+  username: 'string',
+  password: 'string',
+  auth: 'string',
+  email: 'string',
+  serveraddress: 'string',
+  identitytoken: 'string',
+  registrytoken: 'string',
+};
+
+export function checkAuthConfig(body: unknown): AuthConfig {
+  return checkBody('auth', AUTH, body, true) as AuthConfig;
+}
+
+export function checkNetworkCreate(body: unknown): NetworkCreateRequest {
+  const req = checkBody('create network', NETWORK_CREATE, body, true) as unknown as NetworkCreateRequest;
+  if (typeof req.Name !== 'string' || req.Name === '') throw new BerthError('InvalidArgument', 'create network: Name is required');
+  return req;
+}
+
+export function checkNetworkConnect(body: unknown): NetworkConnectRequest {
+  const req = checkBody('connect network', NETWORK_CONNECT, body, true) as unknown as NetworkConnectRequest;
+  if (typeof req.Container !== 'string' || req.Container === '') throw new BerthError('InvalidArgument', 'connect network: Container is required');
+  return req;
+}
+
+export function checkNetworkDisconnect(body: unknown): NetworkDisconnectRequest {
+  const req = checkBody('disconnect network', NETWORK_DISCONNECT, body, true) as unknown as NetworkDisconnectRequest;
+  if (typeof req.Container !== 'string' || req.Container === '') throw new BerthError('InvalidArgument', 'disconnect network: Container is required');
   return req;
 }

@@ -297,7 +297,53 @@ const containerPrune: Command = {
   },
 };
 
+const DIFF_KINDS = ['C', 'A', 'D'];
+
+const diff: Command = {
+  spec: { name: 'diff', usage: 'CONTAINER', summary: "Inspect changes to files or directories on a container's filesystem", flags: [], minArgs: 1, maxArgs: 1 },
+  async run(ctx, _f, [id]) {
+    const changes = await ctx.client().json<{ Path: string; Kind: number }[] | null>('GET', `/containers/${enc(id)}/changes`);
+    for (const c of changes ?? []) ctx.stdout.write(`${DIFF_KINDS[c.Kind] ?? '?'} ${c.Path}\n`);
+    return 0;
+  },
+};
+
+const commit: Command = {
+  spec: {
+    name: 'commit',
+    usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
+    summary: "Create a new image from a container's changes",
+    minArgs: 1,
+    maxArgs: 2,
+    flags: [
+      { long: 'author', short: 'a', kind: 'string', help: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
+      { long: 'change', short: 'c', kind: 'list', help: 'Apply Dockerfile instruction to the created image', arg: 'list' },
+      { long: 'message', short: 'm', kind: 'string', help: 'Commit message' },
+      { long: 'pause', short: 'p', kind: 'bool', help: 'Pause container during commit (default true)' },
+    ],
+  },
+  async run(ctx, f, [id, ref]) {
+    // The repository and tag go separately: the tag is what follows the last colon after the last slash.
+    const m = ref ? /^(.*?)(?::([^:/]+))?$/.exec(ref)! : undefined;
+    const r = await ctx.client().json<{ Id: string }>('POST', '/commit', {
+      query: {
+        container: id,
+        repo: m?.[1] || undefined,
+        tag: m?.[2],
+        author: f.str('author'),
+        comment: f.str('message'),
+        changes: f.list('change'),
+        pause: f.bool('pause', true),
+      },
+    });
+    ctx.stdout.write(`${r.Id}\n`);
+    return 0;
+  },
+};
+
 export const commands: Record<string, Command> = {
+  diff,
+  commit,
   ps,
   stop,
   restart,

@@ -183,3 +183,17 @@ test('update flags → the update body; exec flags → the exec body', () => {
     ConsoleSize: [24, 80],
   });
 });
+
+test('networks: --network with --ip/--ip6/--network-alias/--mac-address as EndpointsConfig; -p, -P; --link refused', () => {
+  const p = plan(['--network', 'front', '--ip', '10.80.0.9', '--ip6', 'fd00::9', '--network-alias', 'www', '--net-alias', 'w2', '--mac-address', '02:42:ac:11:00:09', '-p', '127.0.0.1:8080-8081:80-81/udp', '-P', 'img']);
+  assert.deepEqual(p.body.NetworkingConfig, { EndpointsConfig: { front: { Aliases: ['www', 'w2'], IPAMConfig: { IPv4Address: '10.80.0.9', IPv6Address: 'fd00::9' }, MacAddress: '02:42:ac:11:00:09' } } });
+  assert.equal(p.body.HostConfig!.NetworkMode, 'front');
+  assert.deepEqual(p.body.HostConfig!.PortBindings, { '80/udp': [{ HostIp: '127.0.0.1', HostPort: '8080' }], '81/udp': [{ HostIp: '127.0.0.1', HostPort: '8081' }] });
+  assert.equal(p.body.HostConfig!.PublishAllPorts, true);
+  assert.equal(p.body.MacAddress, undefined);
+  assert.deepEqual(plan(['--mac-address', '02:42:ac:11:00:09', 'img']).body.NetworkingConfig, { EndpointsConfig: { default: { MacAddress: '02:42:ac:11:00:09' } } });
+  assert.throws(() => plan(['--ip', '10.80.0.9', 'img']), /need a user-defined network/);
+  assert.throws(() => plan(['--network', 'host', '--network-alias', 'x', 'img']), /do not apply to --network host/);
+  assert.throws(() => plan(['--network', 'n', '--ip', '10.80.0', 'img']), /invalid IPv4 address/);
+  assert.throws(() => plan(['--link', 'db:db', 'img']), /--link: legacy links are not supported/);
+});

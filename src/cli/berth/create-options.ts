@@ -1,8 +1,9 @@
 // `berth run` / `berth create` flags → the body of POST /containers/create, as the docker
 // CLI builds it (cli/command/container/opts.go). Values are checked only as far as the docker
 // CLI checks them; everything else is the daemon's to accept or refuse by name.
+import { isIP } from 'node:net';
 import path from 'node:path';
-import type { CreateContainerRequest, DeviceMapping, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../../engine/types.js';
+import type { CreateContainerRequest, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit } from '../../engine/types.js';
 import { Flags, UsageError, type FlagSpec } from './flags.js';
 import { parseGoDuration, parseRamSize } from './format.js';
 
@@ -50,6 +51,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   s('hostname', 'Container host name', 'h'),
   b('init', 'Run an init inside the container that forwards signals and reaps processes'),
   b('interactive', 'Keep STDIN open even if not attached', 'i'),
+  s('ip', 'IPv4 address (e.g., 172.30.100.104)'),
+  s('ip6', 'IPv6 address (e.g., 2001:db8::33)'),
   s('ipc', 'IPC mode to use'),
   s('isolation', 'Container isolation technology'),
   s('kernel-memory', 'Kernel memory limit', undefined, 'bytes'),
@@ -65,8 +68,10 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   i('memory-swappiness', 'Tune container memory swappiness (0 to 100) (default -1)'),
   l('mount', 'Attach a filesystem mount to the container'),
   s('name', 'Assign a name to the container'),
-  s('network', 'Connect a container to a network (none, host)', undefined, 'network'),
-  s('net', 'Connect a container to a network (none, host)', undefined, 'network'),
+  s('network', 'Connect a container to a network', undefined, 'network'),
+  s('net', 'Connect a container to a network', undefined, 'network'),
+  l('network-alias', 'Add network-scoped alias for the container'),
+  l('net-alias', 'Add network-scoped alias for the container'),
   b('no-healthcheck', 'Disable any container-specified HEALTHCHECK'),
   b('oom-kill-disable', 'Disable OOM Killer'),
   i('oom-score-adj', "Tune host's OOM preferences (-1000 to 1000)"),
@@ -448,7 +453,6 @@ export function buildCreatePlan(f: Flags, args: string[], ctx: CreateContext): C
   if (f.has('user')) config.User = f.str('user');
   if (f.has('hostname')) config.Hostname = f.str('hostname');
   if (f.has('domainname')) config.Domainname = f.str('domainname');
-  if (f.has('mac-address')) config.MacAddress = f.str('mac-address');
   if (f.has('stop-signal')) config.StopSignal = f.str('stop-signal');
   if (f.has('stop-timeout')) config.StopTimeout = f.int('stop-timeout');
 
@@ -565,7 +569,7 @@ export function buildCreatePlan(f: Flags, args: string[], ctx: CreateContext): C
   if (f.has('dns-option')) host.DnsOptions = f.list('dns-option');
   if (f.has('dns-search')) host.DnsSearch = f.list('dns-search');
   if (f.has('add-host')) host.ExtraHosts = f.list('add-host');
-  if (f.has('link')) host.Links = f.list('link');
+  if (f.has('link')) throw new UsageError(cmd, '--link: legacy links are not supported by berth; put the containers on one user-defined network (network create, --network) and they find each other by name');
   if (f.has('storage-opt')) host.StorageOpt = keyValueMap(f.list('storage-opt'), 'storage-opt', cmd);
   if (f.has('shm-size')) host.ShmSize = bytesFlag(f, 'shm-size', '--shm-size', cmd);
 
@@ -581,12 +585,35 @@ export function buildCreatePlan(f: Flags, args: string[], ctx: CreateContext): C
   }
 
   config.HostConfig = host;
-  if (net && net !== 'default') config.NetworkingConfig = { EndpointsConfig: {} };
+  const endpoint = endpointFlags(f, cmd);
+  if (endpoint) {
+    const builtin = net === undefined || net === 'default' || net === 'bridge';
+    if (net === 'host' || net === 'none' || net?.startsWith('container:')) throw new UsageError(cmd, `--ip, --ip6, --network-alias and --mac-address do not apply to --network ${net}`);
+    if (builtin && (endpoint.Aliases || endpoint.IPAMConfig)) throw new UsageError(cmd, '--ip, --ip6 and --network-alias need a user-defined network (--network NAME)');
+    config.NetworkingConfig = { EndpointsConfig: { [net ?? 'default']: endpoint } };
+  } else if (net && net !== 'default') config.NetworkingConfig = { EndpointsConfig: {} };
 
   const pull = f.str('pull') ?? 'missing';
   if (pull !== 'missing' && pull !== 'always' && pull !== 'never') throw new UsageError(cmd, `invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
   const name = f.str('name');
   return { image, name, platform: f.str('platform'), pull, quiet: f.bool('quiet'), cidfile: f.str('cidfile'), body: config };
+}
+
+/** --ip, --ip6, --network-alias, --mac-address: the EndpointsConfig entry of --network's network (as the docker CLI sends them). */
+function endpointFlags(f: Flags, cmd: string): EndpointSettings | undefined {
+  const aliases = [...f.list('network-alias'), ...f.list('net-alias')];
+  const ip = f.str('ip');
+  const ip6 = f.str('ip6');
+  const mac = f.str('mac-address');
+  if (ip !== undefined && isIP(ip) !== 4) throw new UsageError(cmd, `invalid IPv4 address: ${ip}`);
+  if (ip6 !== undefined && isIP(ip6) !== 6) throw new UsageError(cmd, `invalid IPv6 address: ${ip6}`);
+  if (mac !== undefined && !/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(mac)) throw new UsageError(cmd, `invalid MAC address: ${mac}`);
+  if (!aliases.length && ip === undefined && ip6 === undefined && mac === undefined) return undefined;
+  return {
+    ...(aliases.length ? { Aliases: aliases } : {}),
+    ...(ip !== undefined || ip6 !== undefined ? { IPAMConfig: { ...(ip !== undefined ? { IPv4Address: ip } : {}), ...(ip6 !== undefined ? { IPv6Address: ip6 } : {}) } } : {}),
+    ...(mac !== undefined ? { MacAddress: mac } : {}),
+  };
 }
 
 /** `--cpus 1.5` → NanoCpus, refusing more precision than a nanosecond of CPU. */

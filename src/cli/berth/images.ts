@@ -1,6 +1,6 @@
 // Image commands: images, pull, push, tag, rmi, save, load, import, history, image inspect,
 // image prune. Progress streams print per-layer bars on a terminal, plain lines otherwise.
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -23,9 +23,14 @@ export function registryOf(ref: string): string {
   return 'https://index.docker.io/v1/';
 }
 
+/** $DOCKER_CONFIG, else ~/.docker: where docker (and berth) keep config.json. */
+export function dockerConfigDir(env: Record<string, string | undefined>): string {
+  return env.DOCKER_CONFIG ?? path.join(env.HOME ?? os.homedir(), '.docker');
+}
+
 /** X-Registry-Auth from the user's docker config (credentials in `auths`; helpers are not run). */
 export function registryAuthHeader(ref: string, env: Record<string, string | undefined>): string {
-  const dir = env.DOCKER_CONFIG ?? path.join(env.HOME ?? os.homedir(), '.docker');
+  const dir = dockerConfigDir(env);
   const server = registryOf(ref);
   let auth: RegistryAuth = {};
   try {
@@ -209,7 +214,6 @@ const save: Command = {
     if (out) {
       const tmp = `${out}.berth-${process.pid}`;
       await pipeline(res, createWriteStream(tmp));
-      const { renameSync } = await import('node:fs');
       renameSync(tmp, out);
     } else await pipeline(res, ctx.stdout, { end: false });
     return 0;
@@ -350,7 +354,103 @@ const build: Command = {
   },
 };
 
+/** The key `docker login` files credentials under: the host, or Docker Hub's v1 URL. */
+export function loginKey(server: string | undefined): string {
+  const raw = (server ?? '').trim();
+  if (raw === '' || /^(https?:\/\/)?(index\.|registry-1\.)?docker\.io(\/.*)?$/i.test(raw)) return 'https://index.docker.io/v1/';
+  return raw.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0]!;
+}
+
+type DockerConfigFile = { auths?: Record<string, { auth?: string; identitytoken?: string }> } & Record<string, unknown>;
+
+function readDockerConfig(file: string): DockerConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const doc = JSON.parse(text) as unknown;
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not a JSON object');
+    return doc as DockerConfigFile;
+  } catch (e) {
+    throw new CliError(`${file}: ${(e as Error).message}`, { hint: 'fix or remove the file' });
+  }
+}
+
+/** Rewrites config.json (0600, through a temp file and a rename), keeping what else it holds. */
+function writeDockerConfig(file: string, doc: DockerConfigFile): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(doc, null, '\t') + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+function readPasswordFromStdin(ctx: Context): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    ctx.stdin.on('data', (c: Buffer | string) => chunks.push(Buffer.from(c)));
+    ctx.stdin.once('end', () => resolve(Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')));
+    ctx.stdin.once('error', reject);
+  });
+}
+
+const login: Command = {
+  spec: {
+    name: 'login',
+    usage: '[OPTIONS] [SERVER]',
+    summary: 'Log in to a registry',
+    maxArgs: 1,
+    flags: [
+      { long: 'username', short: 'u', kind: 'string', help: 'Username' },
+      { long: 'password', short: 'p', kind: 'string', help: 'Password' },
+      { long: 'password-stdin', kind: 'bool', help: 'Take the password from stdin' },
+    ],
+  },
+  async run(ctx, f, [server]) {
+    const username = f.str('username');
+    let password = f.str('password');
+    if (f.bool('password-stdin')) {
+      if (password !== undefined) throw new CliError('--password and --password-stdin are mutually exclusive');
+      if (!username) throw new CliError('Must provide --username with --password-stdin');
+      password = await readPasswordFromStdin(ctx);
+    } else if (password !== undefined) {
+      ctx.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+    }
+    if (!username || password === undefined || password === '') throw new CliError('Error: username and password are required', { hint: 'berth login -u USER --password-stdin [SERVER]' });
+    const key = loginKey(server);
+    const r = await ctx.client().json<{ Status: string; IdentityToken?: string }>('POST', '/auth', { body: { username, password, serveraddress: key } });
+    const file = path.join(dockerConfigDir(ctx.env), 'config.json');
+    const doc = readDockerConfig(file);
+    doc.auths = { ...(doc.auths ?? {}), [key]: r.IdentityToken ? { auth: Buffer.from(`${username}:`).toString('base64'), identitytoken: r.IdentityToken } : { auth: Buffer.from(`${username}:${password}`).toString('base64') } };
+    writeDockerConfig(file, doc);
+    ctx.stdout.write(`${r.Status || 'Login Succeeded'}\n`);
+    return 0;
+  },
+};
+
+const logout: Command = {
+  spec: { name: 'logout', usage: '[SERVER]', summary: 'Log out from a registry', maxArgs: 1, flags: [] },
+  async run(ctx, _f, [server]) {
+    const key = loginKey(server);
+    const file = path.join(dockerConfigDir(ctx.env), 'config.json');
+    const doc = readDockerConfig(file);
+    if (!doc.auths || !(key in doc.auths)) {
+      ctx.stdout.write(`Not logged in to ${key}\n`);
+      return 0;
+    }
+    ctx.stdout.write(`Removing login credentials for ${key}\n`);
+    delete doc.auths[key];
+    writeDockerConfig(file, doc);
+    return 0;
+  },
+};
+
 export const commands: Record<string, Command> = {
+  login,
+  logout,
   images,
   pull,
   push,

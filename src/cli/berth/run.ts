@@ -58,10 +58,8 @@ async function startContainer(client: Client, id: string): Promise<void> {
 }
 
 /** Reads the body of a wait request (sent before start, answered when the container exits). */
-async function waitResult(res: NodeJS.ReadableStream): Promise<number> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+function waitResult(body: Buffer): number {
+  const text = body.toString('utf8').trim();
   if (!text) throw new CliError('the daemon closed the wait request without an exit status', { exitCode: EXIT_DAEMON });
   const r = JSON.parse(text) as { StatusCode: number; Error?: { Message?: string } | null };
   if (r.Error?.Message) throw new CliError(r.Error.Message, { exitCode: EXIT_DAEMON });
@@ -74,8 +72,8 @@ async function waitResult(res: NodeJS.ReadableStream): Promise<number> {
  * keep us from starting, so after a bounded pause we go on, as the docker CLI does at once.
  */
 async function registerWait(client: Client, id: string, condition: string): Promise<{ status: Promise<number> }> {
-  const res = client.request('POST', `/containers/${enc(id)}/wait`, { query: { condition } });
-  const status = res.then(waitResult);
+  const res = client.pending('POST', `/containers/${enc(id)}/wait`, { query: { condition } });
+  const status = res.then((r) => r.body).then(waitResult);
   status.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([res, new Promise((r) => (timer = setTimeout(r, 1000)))]).finally(() => clearTimeout(timer));
@@ -109,12 +107,19 @@ const run: Command = {
     try {
       const id = await createContainer(ctx, plan);
       const attached = cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr;
-      if (attached) {
-        conn = await client.hijack(`/containers/${enc(id)}/attach`, {
-          query: { stream: true, stdin: cfg.AttachStdin, stdout: cfg.AttachStdout, stderr: cfg.AttachStderr, detachKeys: f.str('detach-keys') },
-        });
-      }
-      const { status } = await registerWait(client, id, cfg.HostConfig?.AutoRemove ? 'removed' : 'next-exit');
+      // The attach and the wait go out together, on two connections: both are registered
+      // (the daemon has answered each) before the start, one round trip sooner.
+      const attaching = attached
+        ? client.hijack(`/containers/${enc(id)}/attach`, {
+            query: { stream: true, stdin: cfg.AttachStdin, stdout: cfg.AttachStdout, stderr: cfg.AttachStderr, detachKeys: f.str('detach-keys') },
+          })
+        : undefined;
+      const waiting = registerWait(client, id, cfg.HostConfig?.AutoRemove ? 'removed' : 'next-exit');
+      const [gotConn, gotWait] = await Promise.allSettled([attaching, waiting]);
+      if (gotConn.status === 'fulfilled') conn = gotConn.value;
+      if (gotConn.status === 'rejected') throw gotConn.reason;
+      if (gotWait.status === 'rejected') throw gotWait.reason;
+      const { status } = gotWait.value;
       await startContainer(client, id);
       if (sigProxy) {
         unproxy = proxySignals(client, id);

@@ -230,7 +230,7 @@ const systemPrune: Command = {
     ],
   },
   async run(ctx, f) {
-    const items = ['all stopped containers'];
+    const items = ['all stopped containers', 'all networks not used by at least one container'];
     if (f.bool('volumes')) items.push('all anonymous volumes not used by at least one container');
     items.push(f.bool('all') ? 'all images without at least one container associated to them' : 'all dangling images');
     if (!f.bool('force') && !(await confirm(ctx, `WARNING! This will remove:\n${items.map((i) => `  - ${i}`).join('\n')}\n`))) throw declined();
@@ -239,6 +239,8 @@ const systemPrune: Command = {
     const c = await ctx.client().json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/containers/prune', { query: { filters: filtersJson(filters) } });
     if (c.ContainersDeleted?.length) ctx.stdout.write(`Deleted Containers:\n${c.ContainersDeleted.join('\n')}\n\n`);
     total += c.SpaceReclaimed ?? 0;
+    const n = await ctx.client().json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: filtersJson(filters) } });
+    if (n.NetworksDeleted?.length) ctx.stdout.write(`Deleted Networks:\n${n.NetworksDeleted.join('\n')}\n\n`);
     if (f.bool('volumes')) {
       const v = await pruneVolumes(ctx, false, filters);
       ctx.stdout.write(v.text.replace(/Total reclaimed space: .*\n$/, ''));
@@ -257,6 +259,7 @@ async function inspectOne(ctx: Context, name: string, type: string | undefined, 
     ['container', `/containers/${enc(name)}/json${size ? '?size=1' : ''}`],
     ['image', `/images/${enc(name)}/json`],
     ['volume', `/volumes/${enc(name)}`],
+    ['network', `/networks/${enc(name)}`],
   ];
   for (const [t, p] of tries) {
     if (type && type !== t) continue;
@@ -278,7 +281,7 @@ const inspect: Command = {
     flags: [
       { long: 'format', short: 'f', kind: 'string', help: 'Format output using a custom template' },
       { long: 'size', short: 's', kind: 'bool', help: 'Display total file sizes if the type is container' },
-      { long: 'type', kind: 'string', help: 'Only inspect objects of the given type (container, image, volume)' },
+      { long: 'type', kind: 'string', help: 'Only inspect objects of the given type (container, image, volume, network)' },
     ],
   },
   async run(ctx, f, args) {

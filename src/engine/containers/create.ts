@@ -64,9 +64,10 @@ export async function createContainer(ctx: EngineContext, req: CreateContainerRe
       initPath: initBinaryPath(),
       cgroupsPath: `/berth/${id}`,
       hostFacts: await ctx.specHostFacts(),
-      bridgeFallback: 'none',
+      resolveContainer: (ref, kind) => ctx.networks.joinTarget(ref, kind),
     });
-    const texts = renderContainerFiles(built, { resolvConf: readHostResolvConf(ctx.opts.hostResolvConf ?? '/etc/resolv.conf') });
+    ctx.networks.checkContainer({ hostConfig: built.hostConfig, request: req, config: built.config });
+    const texts = renderContainerFiles(built, { resolvConf: readHostResolvConf(ctx.opts.hostResolvConf ?? '/etc/resolv.conf'), hostGateway: ctx.networks.hostGateway() });
     writeFileSync(files.hosts, texts.hosts);
     writeFileSync(files.hostname, texts.hostname);
     writeFileSync(files.resolvConf, texts.resolvConf);

@@ -101,13 +101,18 @@ export async function startExec(
   e.pid = Number(readFileSync(pidFile, 'utf8').trim()) || 0;
   e.running = true;
   ctx.emit(`exec_start: ${e.req.Cmd.join(' ')}`, rec, { execID: execId });
-  const conn = await connectMonitor(runDir, {
-    stdout: !opts.Detach && e.req.AttachStdout !== false,
-    stderr: !opts.Detach && e.req.AttachStderr !== false,
-    stdin,
-  });
+  // The session's connection first (its HELLO releases the output the monitor holds), then
+  // one that only learns the exit: a client that detaches or goes away ends its session,
+  // not the exec's bookkeeping.
+  const sessionConn = opts.Detach
+    ? undefined
+    : await connectMonitor(runDir, { stdout: e.req.AttachStdout !== false, stderr: e.req.AttachStderr !== false, stdin });
+  // Listening at once: output that arrives while the second connection is made is not lost.
+  const session = sessionConn && sessionFromMonitor(sessionConn, { tty, stdin, detachKeys: parseDetachKeys(e.req.DetachKeys) });
+  // A monitor already gone (the process exited and the session took the exit) left exit.json.
+  const conn = await connectMonitor(runDir, {}).catch(() => undefined);
   e.conn = conn;
-  void conn.exited.then((info) => {
+  void (conn ? conn.exited : Promise.resolve(undefined)).then((info) => {
     const exit = info ?? readExit(runDir);
     e.running = false;
     e.exitCode = exit?.exitCode ?? 126;
@@ -117,8 +122,7 @@ export async function startExec(
     // Docker keeps finished execs for inspection a while; keep ours 5 minutes.
     setTimeout(() => execs.delete(execId), 5 * 60_000).unref();
   });
-  if (opts.Detach) return null;
-  return sessionFromMonitor(conn, { tty, stdin, detachKeys: parseDetachKeys(e.req.DetachKeys) });
+  return session ?? null;
 }
 
 function failedSession(err: unknown, tty: boolean): StreamSession {

@@ -6,25 +6,10 @@ import { containerPsTable, containerStats as ociStats } from '../../runtime/inde
 import type { CgroupStats } from '../../runtime/cgroups/types.js';
 import { matchLabels } from '../filters.js';
 import type { EngineContext } from '../context.js';
-import type { ContainerInspect, ContainerStats, ContainerSummary, CpuStats, ListContainersOptions, NetworkSettings } from '../types.js';
+import type { ContainerInspect, ContainerStats, ContainerSummary, CpuStats, ListContainersOptions } from '../types.js';
+import { summaryPorts } from '../networks.js';
 import { execIdsOf } from './exec.js';
 import type { ContainerRecord } from './record.js';
-
-function networkSettings(rec: ContainerRecord): NetworkSettings {
-  const mode = rec.hostConfig.NetworkMode || 'default';
-  const name = mode === 'default' ? 'none' : mode;
-  return {
-    Bridge: '',
-    SandboxID: '',
-    SandboxKey: rec.state.pid ? `/proc/${rec.state.pid}/ns/net` : '',
-    Ports: {},
-    IPAddress: '',
-    IPPrefixLen: 0,
-    Gateway: '',
-    MacAddress: '',
-    Networks: { [name]: { NetworkID: name, EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Aliases: null } },
-  };
-}
 
 export function inspectRecord(ctx: EngineContext, rec: ContainerRecord): ContainerInspect {
   const s = rec.state;
@@ -65,7 +50,7 @@ export function inspectRecord(ctx: EngineContext, rec: ContainerRecord): Contain
     GraphDriver: { Name: 'overlay', Data: { MergedDir: ctx.store.rootfs(rec.id) } },
     Mounts: rec.mounts,
     Config: rec.config,
-    NetworkSettings: networkSettings(rec),
+    NetworkSettings: ctx.networks.settings(rec),
   };
 }
 
@@ -125,7 +110,16 @@ function matches(ctx: EngineContext, rec: ContainerRecord, f: Record<string, str
   if (!any('ancestor', (v) => rec.imageName === v || rec.image === v || rec.image.startsWith(`sha256:${v}`) || rec.imageName.split(':')[0] === v)) return false;
   if (!any('volume', (v) => rec.mounts.some((m) => m.Name === v || m.Destination === v))) return false;
   if (!any('health', (v) => (rec.state.health?.status ?? 'none') === v)) return false;
-  if (!any('network', (v) => (rec.hostConfig.NetworkMode || 'none') === v)) return false;
+  if (f.network?.length) {
+    const keys = ctx.networks.networkKeys(rec);
+    if (!f.network.some((v) => keys.includes(v))) return false;
+  }
+  if (f.publish?.length || f.expose?.length) {
+    const published = ctx.networks.settings(rec).Ports;
+    const exposed = Object.keys(rec.config.ExposedPorts ?? {});
+    if (!any('publish', (v) => Object.keys(published).some((k) => portMatches(k, v)))) return false;
+    if (!any('expose', (v) => exposed.some((k) => portMatches(k, v)))) return false;
+  }
   if (!any('is-task', (v) => v === 'false')) return false;
   for (const key of ['before', 'since'] as const) {
     if (!f[key]?.length) continue;
@@ -134,6 +128,15 @@ function matches(ctx: EngineContext, rec: ContainerRecord, f: Record<string, str
     if (key === 'before' ? cmp >= 0 : cmp <= 0) return false;
   }
   return true;
+}
+
+/** Docker's publish/expose filter values: PORT, PORT/PROTO or START-END[/PROTO] (tcp by default). */
+function portMatches(key: string, want: string): boolean {
+  const [port, proto = 'tcp'] = key.split('/');
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(want.trim());
+  if (!m) return false;
+  const n = Number(port);
+  return n >= Number(m[1]) && n <= Number(m[2] ?? m[1]) && proto === (m[3]?.toLowerCase() ?? 'tcp');
 }
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -145,6 +148,8 @@ function checkFilterValues(f: Record<string, string[]>): void {
   for (const v of f.status ?? []) if (!STATUSES.includes(v)) throw bad('status', v, `status is one of ${STATUSES.join(', ')}`);
   for (const v of f.health ?? []) if (!HEALTH_STATUSES.includes(v)) throw bad('health', v, `health is one of ${HEALTH_STATUSES.join(', ')}`);
   for (const v of f.exited ?? []) if (!/^-?\d+$/.test(v)) throw bad('exited', v, 'exited takes an integer exit code');
+  for (const key of ['publish', 'expose'] as const)
+    for (const v of f[key] ?? []) if (!/^\d+(?:-\d+)?(?:\/(tcp|udp|sctp))?$/i.test(v.trim())) throw bad(key, v, `${key} takes PORT[/PROTO] or START-END[/PROTO]`);
   for (const v of f.name ?? []) {
     try {
       new RegExp(v);
@@ -163,21 +168,24 @@ export function listContainers(ctx: EngineContext, opts: ListContainersOptions):
   if (!all) recs = recs.filter((r) => r.state.status === 'running' || r.state.status === 'paused' || r.state.status === 'restarting');
   recs = recs.filter((r) => matches(ctx, r, f));
   if (opts.limit !== undefined && opts.limit > 0) recs = recs.slice(0, opts.limit);
-  return recs.map((rec) => ({
-    Id: rec.id,
-    Names: [`/${rec.name}`],
-    Image: rec.imageName,
-    ImageID: rec.image,
-    Command: [rec.path, ...rec.args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
-    Created: Math.floor(Date.parse(rec.created) / 1000),
-    Ports: [],
-    Labels: rec.config.Labels ?? {},
-    State: rec.state.status,
-    Status: humanStatus(rec),
-    HostConfig: { NetworkMode: rec.hostConfig.NetworkMode || 'default' },
-    NetworkSettings: { Networks: networkSettings(rec).Networks },
-    Mounts: rec.mounts,
-  }));
+  return recs.map((rec) => {
+    const net = ctx.networks.settings(rec);
+    return {
+      Id: rec.id,
+      Names: [`/${rec.name}`],
+      Image: rec.imageName,
+      ImageID: rec.image,
+      Command: [rec.path, ...rec.args].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' '),
+      Created: Math.floor(Date.parse(rec.created) / 1000),
+      Ports: summaryPorts(net, rec.config),
+      Labels: rec.config.Labels ?? {},
+      State: rec.state.status,
+      Status: humanStatus(rec),
+      HostConfig: { NetworkMode: rec.hostConfig.NetworkMode || 'default' },
+      NetworkSettings: { Networks: net.Networks },
+      Mounts: rec.mounts,
+    };
+  });
 }
 
 export async function topContainer(ctx: EngineContext, idOrName: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {

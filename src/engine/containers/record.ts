@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { BerthError } from '../../errors.js';
 import { writeJsonAtomic } from '../../host/fs-atomic.js';
 import type { ContainerConfig, ContainerState, CreateContainerRequest, HealthLogEntry, HostConfig, MountPoint } from '../types.js';
+import type { EndpointRequest, Sandbox } from '../../network/types.js';
 
 export interface ContainerRecord {
   id: string;
@@ -43,6 +44,10 @@ export interface ContainerRecord {
   /** The snapshot key of the container's writable layer. */
   snapshotKey: string;
   warnings?: string[];
+  /** The networks it joins, in order (eth0 first), once connect/disconnect changed them; unset: as NetworkMode and EndpointsConfig say. */
+  networks?: EndpointRequest[];
+  /** Its network namespace and endpoints while it runs on bridge/cni networks (handed back to the network layer at exit and at berthd's restart). */
+  sandbox?: Sandbox;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -98,6 +103,11 @@ export class ContainerStore {
 
   remove(id: string): void {
     rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** Drops the record only (one unlink): loadAll then sees the directory as an orphan. */
+  forget(id: string): void {
+    rmSync(join(this.dir(id), 'container.json'), { force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 // rm: load → check (stopped, or force) → act (kill, unmount the rootfs, drop the snapshot,
 // the anonymous volumes with -v, the directories) → forget. And rename, wait.
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { BerthError } from '../../errors.js';
 import { unmountAll } from '../../image/snapshots/mount.js';
 import type { EngineContext } from '../context.js';
@@ -30,12 +30,16 @@ export async function removeContainer(ctx: EngineContext, idOrName: string, opts
       throw new BerthError('Conflict', `container ${rec.id.slice(0, 12)} is still running after SIGKILL; try again`);
     rec.state.status = 'removing';
     stopHealthChecks(rec.id);
+    await ctx.networks.tearDown(rec).catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: removing its network sandbox: ${String(err)}`));
     unmountAll(ctx.store.rootfs(rec.id));
     await ctx.images.service.releaseRootfs(rec.snapshotKey).catch((err: unknown) => {
       if (!(err instanceof BerthError && err.code === 'NotFound')) throw err;
     });
-    ctx.store.remove(rec.id);
-    rmSync(ctx.runDir(rec.id), { recursive: true, force: true });
+    // Without its record a restarted berthd no longer knows the container: it is removed, and
+    // its waiters (docker run --rm) hear so before the directories go, which they need not
+    // wait for (a crash in between leaves a directory without a record, like an early crash
+    // of create). setImmediate: their answers are written before the rm starts.
+    ctx.store.forget(rec.id);
     ctx.containers.delete(rec.id);
     if (opts.volumes)
       for (const v of rec.anonymousVolumes)
@@ -44,6 +48,8 @@ export async function removeContainer(ctx: EngineContext, idOrName: string, opts
     for (const w of ctx.waitersOf(rec.id).removed.splice(0)) w(rec.state.exitCode);
     for (const w of ctx.waitersOf(rec.id).exit.splice(0)) w(rec.state.exitCode);
     ctx.waiters.delete(rec.id);
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([rm(ctx.store.dir(rec.id), { recursive: true, force: true }), rm(ctx.runDir(rec.id), { recursive: true, force: true })]);
   });
 }
 

@@ -61,6 +61,7 @@ export async function launch(ctx: EngineContext, rec: ContainerRecord): Promise<
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const spec = readSpecFile(ctx.store.dir(rec.id));
+  await ctx.networks.setUp(rec, spec);
   const tty = Boolean(rec.config.Tty);
   const logConfig = rec.hostConfig.LogConfig ?? {};
   const noLog = logConfig.Type === 'none';
@@ -83,6 +84,9 @@ export async function launch(ctx: EngineContext, rec: ContainerRecord): Promise<
       waitAttachMs: (ctx.pendingAttach.get(rec.id)?.length ?? 0) > 0 ? 5_000 : undefined,
       oomFiles: await oomFiles(ctx, spec.linux?.cgroupsPath),
     }),
+  }).catch(async (err: unknown) => {
+    await ctx.networks.tearDown(rec).catch((e: unknown) => attachCleanupError(err, e));
+    throw err;
   });
   try {
     // The process waits on the exec fifo: clients attached before the start join now, so
@@ -93,6 +97,7 @@ export async function launch(ctx: EngineContext, rec: ContainerRecord): Promise<
     await ociStart(ctx.runtime, rec.id);
   } catch (err) {
     await ociDelete(ctx.runtime, rec.id, true).catch((e) => attachCleanupError(err, e));
+    await ctx.networks.tearDown(rec).catch((e: unknown) => attachCleanupError(err, e));
     throw err;
   }
   rec.state = {
@@ -157,6 +162,7 @@ export async function onExit(ctx: EngineContext, id: string, info: ExitInfo | un
     if (!ctx.containers.has(id)) return;
     stopHealthChecks(rec.id);
     await ociDelete(ctx.runtime, rec.id, true).catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: removing its runtime state: ${String(err)}`));
+    await ctx.networks.tearDown(rec).catch((err: unknown) => ctx.opts.warn?.(`container ${rec.id.slice(0, 12)}: removing its network sandbox: ${String(err)}`));
     const exitCode = info?.exitCode ?? 255;
     const ranMs = Date.now() - Date.parse(rec.state.startedAt);
     rec.state = {

@@ -399,19 +399,23 @@ test('MaskedPaths and ReadonlyPaths replace the defaults when given', () => {
   rejects(() => build({ MaskedPaths: ['rel'] }), /MaskedPaths\[0\]/);
 });
 
-test('network modes: none, host, bridge (refused or fallback), container:', () => {
+test('network modes: none, host, bridge or a named network (own namespace, or the none fallback), container:', () => {
   const host = build({ NetworkMode: 'host' });
   assert.ok(!host.spec.linux!.namespaces!.some((n) => n.type === 'network'));
   assert.equal(host.spec.hostname, 'thehost');
   assert.equal(host.namespaces.network, 'host');
   compiles(host);
   assert.equal(build({ NetworkMode: 'host' }, { Hostname: 'mine' }).spec.hostname, 'mine');
-  rejects(() => build({ NetworkMode: 'bridge' }), /network mode "bridge" is not supported yet \(issue 5\)/);
-  rejects(() => build({ NetworkMode: '' }), /network mode "bridge" is not supported yet/);
-  rejects(() => build({ NetworkMode: 'mynet' }), /network "mynet" is not supported/);
+  for (const [mode, expected] of [['bridge', 'bridge'], ['', 'bridge'], ['default', 'bridge'], ['mynet', 'mynet']] as const) {
+    const b = build({ NetworkMode: mode, PortBindings: { '80/tcp': [{ HostPort: '8080' }] } });
+    assert.equal(b.namespaces.networkMode, expected);
+    assert.equal(b.namespaces.network, 'private');
+    assert.ok(b.spec.linux!.namespaces!.some((n) => n.type === 'network' && n.path === undefined));
+    assert.deepEqual(b.warnings, []);
+  }
   const fb = build({ NetworkMode: 'default' }, {}, { bridgeFallback: 'none' });
   assert.equal(fb.namespaces.networkMode, 'none');
-  assert.match(fb.warnings[0], /issue 5/);
+  assert.match(fb.warnings[0], /no network but loopback/);
   rejects(() => build({ NetworkMode: 'bridge', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } }, {}, { bridgeFallback: 'none' }), /PortBindings: publishing ports is not supported/);
   assert.match(build({ NetworkMode: 'host', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } }).warnings.join(), /discarded when using host network mode/);
 
@@ -461,8 +465,8 @@ test('unsupported fields are refused by name', () => {
   rejects(() => build({ Isolation: 'hyperv' }), /HostConfig.Isolation/);
   rejects(() => build({ StorageOpt: { size: '10G' } }), /HostConfig.StorageOpt/);
   rejects(() => build({ Cgroup: 'container:x' }), /HostConfig.Cgroup/);
-  rejects(() => build({}, { MacAddress: '02:42:ac:11:00:02' }), /Config.MacAddress/);
-  for (const ok of [{ VolumeDriver: 'local' }, { Runtime: 'runc' }, { Isolation: 'default' }, { UsernsMode: 'host' }]) build(ok as HostConfig);
+  for (const ok of [{ VolumeDriver: 'local' }, { Runtime: 'runc' }, { Isolation: 'default' }, { UsernsMode: 'host' }, { PublishAllPorts: true }]) build(ok as HostConfig);
+  build({}, { MacAddress: '02:42:ac:11:00:02' });
 });
 
 test('LogConfig: json-file options, none, and refusals', () => {

@@ -43,7 +43,7 @@ export interface SpecInput {
   initArgs?: string[];
   cgroupsPath: string;
   hostFacts: SpecHostFacts;
-  /** NetworkMode default/bridge becomes "none" (with a warning) instead of an error until bridge networking exists. */
+  /** NetworkMode default/bridge/<network> becomes "none" (with a warning): for callers without a network layer. */
   bridgeFallback?: 'none';
   resolveContainer?: ContainerResolver;
   /** What is at a host path (bind sources); default: stat(2). */
@@ -298,6 +298,8 @@ export interface HostNetworkFiles {
   resolvConf: string;
   /** The host's /etc/hosts text (used by host-network containers). */
   hosts?: string;
+  /** The default bridge's gateway: what "host-gateway" in ExtraHosts stands for. */
+  hostGateway?: string;
 }
 
 /** The contents of /etc/hosts, /etc/hostname and /etc/resolv.conf for a built container. */
@@ -305,7 +307,14 @@ export function renderContainerFiles(built: BuiltContainerSpec, host: HostNetwor
   const hc = built.hostConfig;
   const networkMode = built.namespaces.network === 'host' ? 'host' : built.namespaces.networkMode;
   return {
-    hosts: renderHosts({ hostname: built.hostname, domainname: built.domainname, extraHosts: hc.ExtraHosts, networkMode, ...(host.hosts !== undefined ? { hostHosts: host.hosts } : {}) }),
+    hosts: renderHosts({
+      hostname: built.hostname,
+      domainname: built.domainname,
+      extraHosts: hc.ExtraHosts,
+      networkMode,
+      ...(host.hosts !== undefined ? { hostHosts: host.hosts } : {}),
+      ...(host.hostGateway !== undefined ? { hostGateway: host.hostGateway } : {}),
+    }),
     hostname: renderHostname(built.hostname),
     resolvConf: renderResolvConf({ hostResolvConf: host.resolvConf, dns: hc.Dns, dnsSearch: hc.DnsSearch, dnsOptions: hc.DnsOptions, networkMode }),
   };

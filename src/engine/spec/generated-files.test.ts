@@ -22,11 +22,21 @@ test('hosts: a host-network container starts from the host file', () => {
   assert.equal(text, '127.0.0.1 localhost\n10.1.1.1 myhost\n1.2.3.4\tx\n');
 });
 
-test('ExtraHosts: bad entries and host-gateway are refused by index', () => {
+test('ExtraHosts: bad entries are refused by index', () => {
   assert.throws(() => parseExtraHosts(['nohost']), /ExtraHosts\[0\]: invalid extra host/);
   assert.throws(() => parseExtraHosts(['a:1.2.3.4', 'b:not-an-ip']), /ExtraHosts\[1\]: invalid IP address/);
-  assert.throws(() => parseExtraHosts(['gw:host-gateway']), /host-gateway.*issue 5/);
   assert.deepEqual(parseExtraHosts(['v6:[::1]']), [{ name: 'v6', ip: '::1' }]);
+});
+
+test('ExtraHosts: host-gateway is the default bridge gateway, refused when there is none', () => {
+  assert.deepEqual(parseExtraHosts(['gw:host-gateway'], '10.87.0.1'), [{ name: 'gw', ip: '10.87.0.1' }]);
+  assert.equal(renderHosts({ hostname: 'h', extraHosts: ['host.docker.internal:host-gateway'], hostGateway: '10.87.0.1' }).includes('10.87.0.1\thost.docker.internal\n'), true);
+  assert.throws(() => renderHosts({ hostname: 'h', extraHosts: ['gw:host-gateway'] }), /host-gateway.*default bridge/);
+});
+
+test('hosts: the container\'s addresses name its hostname', () => {
+  const text = renderHosts({ hostname: 'web', domainname: 'lan', addresses: ['10.80.0.2', 'fd8b:e47b:0:1::2'] });
+  assert.match(text, /\n10\.80\.0\.2\tweb\.lan web\nfd8b:e47b:0:1::2\tweb\.lan web\n$/);
 });
 
 test('resolv.conf: loopback nameservers are dropped and Google is the fallback', () => {

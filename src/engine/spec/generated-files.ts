@@ -14,6 +14,8 @@ export interface HostsOptions {
   hostHosts?: string;
   /** The container's own addresses (a bridge network's), each mapped to its hostname. */
   addresses?: readonly string[];
+  /** What "host-gateway" in ExtraHosts stands for: the default bridge's gateway. */
+  hostGateway?: string;
 }
 
 export interface ExtraHost {
@@ -30,8 +32,12 @@ const DEFAULT_HOSTS = [
   'ff02::2\tip6-allrouters',
 ];
 
-/** Parses HostConfig.ExtraHosts; the name is before the first ":" or "=", since an IPv6 address has colons. */
-export function parseExtraHosts(entries: readonly string[] | null | undefined): ExtraHost[] {
+/**
+ * Parses HostConfig.ExtraHosts; the name is before the first ":" or "=", since an IPv6 address
+ * has colons. "host-gateway" becomes `hostGateway` (left as the word when that is unknown: the
+ * check at create, before the network layer is asked).
+ */
+export function parseExtraHosts(entries: readonly string[] | null | undefined, hostGateway?: string): ExtraHost[] {
   return (entries ?? []).map((entry, i) => {
     const field = `HostConfig.ExtraHosts[${i}]`;
     const m = /^([^:=]+)[:=](.+)$/.exec(entry);
@@ -39,12 +45,8 @@ export function parseExtraHosts(entries: readonly string[] | null | undefined): 
     const name = m[1].trim();
     let ip = m[2].trim();
     if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
-    if (ip === 'host-gateway') {
-      throw new BerthError('InvalidArgument', `${field}: "host-gateway" is not supported yet: it needs bridge networking (issue 5)`, {
-        hint: 'give the host\'s address explicitly, e.g. "host.docker.internal:192.168.1.10"',
-      });
-    }
     if (!/^[a-zA-Z0-9_]([a-zA-Z0-9_.-]*)$/.test(name)) throw invalid(field, `invalid host name "${name}"`);
+    if (ip === 'host-gateway') return { name, ip: hostGateway ?? ip };
     if (isIP(ip) === 0) throw invalid(field, `invalid IP address "${ip}" for host "${name}"`);
     return { name, ip };
   });
@@ -52,7 +54,11 @@ export function parseExtraHosts(entries: readonly string[] | null | undefined): 
 
 /** The container's /etc/hosts. */
 export function renderHosts(opts: HostsOptions): string {
-  const extra = parseExtraHosts(opts.extraHosts);
+  const extra = parseExtraHosts(opts.extraHosts, opts.hostGateway).filter((h) => h.ip !== 'host-gateway');
+  if (extra.length < (opts.extraHosts ?? []).length && opts.hostGateway === undefined)
+    throw new BerthError('InvalidArgument', 'HostConfig.ExtraHosts: "host-gateway" needs the default bridge network, which is not available', {
+      hint: 'give the host\'s address explicitly, e.g. "host.docker.internal:192.168.1.10"',
+    });
   const lines: string[] = [];
   if (opts.networkMode === 'host' && opts.hostHosts !== undefined) {
     lines.push(...opts.hostHosts.replace(/\n+$/, '').split('\n'));

@@ -27,7 +27,7 @@ export type IpcKind = 'private' | 'shareable' | 'none' | 'host' | 'joined';
 export interface NamespacePlan {
   namespaces: Namespace[];
   network: NetworkKind;
-  /** The network mode in effect: "none", "host", "container:<ref>" (a bridge request with bridgeFallback "none" is "none"). */
+  /** The network mode in effect: "none", "host", "container:<ref>", "bridge" (default) or a network's name (a bridge request with bridgeFallback "none" is "none"). */
   networkMode: string;
   ipc: IpcKind;
   pidHost: boolean;
@@ -76,15 +76,15 @@ export function planNamespaces(o: NamespaceOptions): NamespacePlan {
   else if (netRef !== undefined) {
     network = 'joined';
     joinedNetwork = resolve(o, netRef, 'network');
-  } else if (mode === '' || mode === 'default' || mode === 'bridge') {
-    if (o.bridgeFallback !== 'none') {
-      throw invalid('HostConfig.NetworkMode', `network mode "${mode || 'bridge'}" is not supported yet (issue 5)`, 'use --network none or --network host');
-    }
-    network = 'private';
-    networkMode = 'none';
-    warnings.push(`HostConfig.NetworkMode: "${mode || 'bridge'}" networking is not available yet (issue 5): the container has no network but loopback`);
   } else {
-    throw unsupported('HostConfig.NetworkMode', `network "${mode}"`, 'user-defined networks come with issue 5; use none or host');
+    // The default bridge or a network by name: the engine checks that it exists and puts the
+    // network namespace it sets up at start in place of this new one.
+    network = 'private';
+    networkMode = mode === '' || mode === 'default' ? 'bridge' : mode;
+    if (o.bridgeFallback === 'none') {
+      networkMode = 'none';
+      warnings.push(`HostConfig.NetworkMode: "${mode || 'bridge'}" networking is not available: the container has no network but loopback`);
+    }
   }
   if (network === 'private') ns.push({ type: 'network' });
   if (network === 'joined') ns.push({ type: 'network', path: joinedNetwork!.path });
@@ -97,8 +97,8 @@ export function planNamespaces(o: NamespaceOptions): NamespacePlan {
   if (ports.length > 0) {
     if (network === 'joined') throw invalid('HostConfig.PortBindings', 'conflicting options: port publishing and the container type network mode');
     if (network === 'host') warnings.push('Published ports are discarded when using host network mode');
-    else if (networkMode !== mode) throw unsupported('HostConfig.PortBindings', 'publishing ports', 'it needs bridge networking (issue 5); use --network host to reach the container\'s ports');
-    else warnings.push('Published ports are discarded when using network mode none');
+    else if (networkMode === 'none' && mode !== 'none') throw unsupported('HostConfig.PortBindings', 'publishing ports', 'it needs bridge networking, which is not available; use --network host to reach the container\'s ports');
+    else if (networkMode === 'none') warnings.push('Published ports are discarded when using network mode none');
   }
 
   // pid

@@ -77,14 +77,12 @@ export function parseLogConfig(lc: HostConfig['LogConfig']): { log: LogSettings;
 export function refuseUnsupported(config: ContainerConfig, hc: HostConfig): void {
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw unsupported('HostConfig.VolumeDriver', `volume driver "${hc.VolumeDriver}"`, 'only the local driver exists');
   if (hc.VolumesFrom && hc.VolumesFrom.length > 0) throw unsupported('HostConfig.VolumesFrom', 'mounting the volumes of another container', 'name the volumes with Binds or Mounts');
-  if (hc.Links && hc.Links.length > 0) throw unsupported('HostConfig.Links', 'legacy container links', 'they need bridge networking (issue 5); use a user-defined network then');
+  if (hc.Links && hc.Links.length > 0) throw unsupported('HostConfig.Links', 'legacy container links', 'put the containers on a user-defined network: they find each other by name there');
   if (hc.Runtime && !['berth', 'runc'].includes(hc.Runtime)) throw unsupported('HostConfig.Runtime', `runtime "${hc.Runtime}"`, 'berth runs containers with its own runtime');
   if (hc.Isolation && hc.Isolation !== 'default') throw unsupported('HostConfig.Isolation', `isolation "${hc.Isolation}"`);
   if (hc.StorageOpt && Object.keys(hc.StorageOpt).length > 0) throw unsupported('HostConfig.StorageOpt', 'storage driver options');
   if (hc.Cgroup) throw unsupported('HostConfig.Cgroup', `joining the cgroup of "${hc.Cgroup}"`);
   if (hc.UsernsMode && hc.UsernsMode !== 'host') throw unsupported('HostConfig.UsernsMode', `user namespace mode "${hc.UsernsMode}"`);
-  if (hc.PublishAllPorts) throw unsupported('HostConfig.PublishAllPorts', 'publishing ports', 'it needs bridge networking (issue 5)');
-  if (config.MacAddress) throw unsupported('Config.MacAddress', 'a MAC address', 'it needs bridge networking (issue 5)');
   const policy = hc.RestartPolicy;
   if (policy) {
     const name = policy.Name ?? '';

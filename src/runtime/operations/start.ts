@@ -1,6 +1,7 @@
 // start: the container's init waits in OP_WAIT_START, blocked opening exec.fifo for
 // writing; opening it for reading releases it. Then poststart hooks run.
-import { closeSync, constants, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, renameSync, unlinkSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { BerthError } from '../../errors.js';
 import { processAlive } from '../../host/proc.js';
 import { runHooksWarnOnly } from '../hooks.js';
@@ -18,26 +19,62 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notRunning(id, 'running', 'start');
     throw err;
   }
-  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const buf = Buffer.alloc(1);
-    const deadline = Date.now() + 30_000;
-    for (let delay = 0; ; delay = Math.min(delay * 2 + 1, 20)) {
-      try {
-        if (readSync(fd, buf, 0, 1, null) === 1) break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      }
-      if (!processAlive(rec.pid, rec.pidStartTime))
-        throw new BerthError('FailedPrecondition', `cannot start container "${id}": its init process ${rec.pid} died before start`);
-      if (Date.now() > deadline) throw new BerthError('Unavailable', `container "${id}" did not answer start within 30s`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  await readStartByte(fifo, id, () => {
+    if (!processAlive(rec.pid, rec.pidStartTime))
+      return new BerthError('FailedPrecondition', `cannot start container "${id}": its init process ${rec.pid} died before start`);
+    return undefined;
+  });
   unlinkSync(fifo);
   rec.started = true;
   ctx.store.save(rec);
   await runHooksWarnOnly(rec.config.hooks, 'poststart', ctx.store.ociState(rec, 'running'), ctx.warn);
+}
+
+const START_TIMEOUT_MS = 30_000;
+/** How often init's liveness is checked while its byte has not come (a dead init never writes). */
+const LIVENESS_MS = 20;
+
+/**
+ * Opening the fifo for reading releases init, which writes one byte and execs. The fifo is
+ * read as a pipe handle, so the byte is seen the moment it arrives (a read-and-sleep loop
+ * added ~1-3 ms to every start); `dead` is asked every LIVENESS_MS because an init that died
+ * before opening its end never makes the fifo readable.
+ */
+function readStartByte(fifo: string, id: string, dead: () => BerthError | undefined): Promise<void> {
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  let pipe: Socket;
+  try {
+    pipe = new Socket({ fd, readable: true, writable: false });
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+  return new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const finish = (err?: Error): void => {
+      clearInterval(timer);
+      pipe.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setInterval(() => {
+      const err = dead();
+      // An init that wrote its byte may have exec'd a process that is already gone: a byte
+      // in the pipe is read (poll phase) before this verdict lands (check phase).
+      if (err) setImmediate(() => finish(err));
+      else if (Date.now() > deadline) finish(new BerthError('Unavailable', `container "${id}" did not answer start within ${START_TIMEOUT_MS / 1000}s`));
+    }, LIVENESS_MS);
+    pipe.once('data', () => finish());
+    // The writer closed without writing: init is gone (or going).
+    pipe.once('end', () => finish(dead() ?? new BerthError('FailedPrecondition', `cannot start container "${id}": its init closed ${fifo} without starting`)));
+    pipe.once('error', (err) => finish(new BerthError('Internal', `read ${fifo}: ${err.message}`, { cause: err })));
+  });
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // the error that brought us here matters more
+  }
 }

@@ -1,0 +1,323 @@
+// bench/network: what networking costs, berth and its peers side by side in one run, on the
+// same busybox rootfs, traffic only to 127.0.0.1 and to the bench's own containers:
+//   1. Network setup cost: the median `run --rm true` on the default bridge minus the same
+//      with --network none. berthd: create + start + wait + remove over its API with one
+//      keep-alive client (bridge and none interleaved). podman (netavark, runc): its CLI
+//      (it has no daemon to ask), `podman run --rm` with and without --network none.
+//      Target: berth adds ≤ 10 ms.
+//   2. HTTP through a port published on 127.0.0.1 vs the same server reached on the
+//      container's own address, with wrk (bounded: -d seconds, fixed connections), or a Node
+//      keep-alive client making a fixed number of requests when wrk is missing. A busybox
+//      httpd in the container. Ratio published/direct; target ≥ 0.95.
+// The berth daemon runs the engine and the Docker API on private roots with the bench's own
+// bridge (berthbench0, 10.199.110.0/24) and nft table (berthbench), like berthd.
+// A private dockerd is not measured: test/helpers/dockerd.ts starts it with --bridge=none
+// (no default bridge to measure); see the note printed.
+// Usage: node dist/bench/network.js [--runs N] [--seconds S] [--keep]
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, get } from 'node:http';
+import { createServer } from 'node:net';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeRootfs } from '../test/helpers/bundle.js';
+import { berthdSkipReason } from '../test/helpers/berthd.js';
+import { detachMountsUnder } from '../test/helpers/leaks.js';
+import { REPO } from '../test/helpers/runtime.js';
+import { UnixHttp } from './helpers/unix-http.js';
+import { describe, median, msSince, timeCommand, which } from './helpers/measure.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '5' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Math.max(1, Number(flags.runs) || 20);
+const SECONDS = Math.max(1, Number(flags.seconds) || 5);
+const IMAGE = 'bench/busybox:1';
+const PODMAN_IMAGE = 'localhost/bench/busybox:1';
+const BRIDGE = 'berthbench0';
+const TABLE = 'berthbench';
+const HTTPD = ['busybox', 'httpd', '-f', '-p', '80', '-h', '/www'];
+
+type Cleanup = () => Promise<void> | void;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The engine and the Docker API on private roots with the bench's network settings. */
+async function startDaemon(work: string, cleanups: Cleanup[]): Promise<{ http: UnixHttp; socket: string }> {
+  const runRoot = join(work, 'run');
+  const socket = join(runRoot, 'd.sock');
+  mkdirSync(runRoot, { recursive: true });
+  const script = join(work, 'launch.mjs');
+  writeFileSync(
+    script,
+    `const [engineUrl, apiUrl, json] = process.argv.slice(2);
+const { BerthEngine } = await import(engineUrl);
+const { startDockerApi } = await import(apiUrl);
+const o = JSON.parse(json);
+const engine = await BerthEngine.open({ ...o.engine, warn: (m) => console.error('warn', m) });
+const api = await startDockerApi({ engine, socketPath: o.socket, log: () => undefined });
+const stop = () => api.close().then(() => engine.close()).finally(() => process.exit(0));
+process.on('SIGTERM', stop);
+`,
+  );
+  const opts = { socket, engine: { root: join(work, 'root'), runRoot, network: { defaultBridge: { subnet: '10.199.110.0/24', bridge: BRIDGE }, nftTable: TABLE } } };
+  const url = (p: string): string => pathToFileURL(join(REPO, 'dist', 'src', p)).href;
+  const log = openSync(join(work, 'daemon.log'), 'a');
+  const child: ChildProcess = spawn(process.execPath, [script, url('engine/engine.js'), url('api/docker/index.js'), JSON.stringify(opts)], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const http = new UnixHttp(socket);
+  cleanups.push(async () => {
+    const list = await http.call('GET', '/containers/json?all=1').catch(() => undefined);
+    for (const c of list ? (JSON.parse(list.body.toString()) as { Id: string }[]) : []) await http.call('DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
+    http.close();
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    detachMountsUnder(join(runRoot, 'netns'));
+    spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'inet', TABLE], { stdio: 'ignore' });
+  });
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`the berth daemon exited: ${readFileSync(join(work, 'daemon.log'), 'utf8').slice(-2000)}`);
+    if (existsSync(socket) && (await http.call('GET', '/_ping').then((r) => r.status === 200, () => false))) return { http, socket };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the berth daemon did not answer within 15 s');
+}
+
+async function importImage(http: UnixHttp, tar: string, socket: string): Promise<void> {
+  const docker = which('docker');
+  if (!docker) throw new Error('bench/network needs the docker CLI to import the image');
+  execFileSync(docker, ['import', '--change', 'CMD ["/bin/sh"]', tar, IMAGE], { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(tmpdir(), 'berth-bench-docker-config') }, stdio: 'ignore' });
+  await http.expect(200, 'GET', `/images/${IMAGE}/json`);
+}
+
+/** A request on the keep-alive client, sent again once when the daemon had just closed the idle socket. */
+async function expect(http: UnixHttp, status: number, method: string, path: string, body?: unknown): Promise<{ body: Buffer }> {
+  try {
+    return await http.expect(status, method, path, body);
+  } catch (err) {
+    if (!['EPIPE', 'ECONNRESET'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    return http.expect(status, method, path, body);
+  }
+}
+
+/** create + start + wait + remove over the API. */
+async function apiRun(http: UnixHttp, networkMode: string): Promise<number> {
+  const start = process.hrtime.bigint();
+  const c = await expect(http, 201, 'POST', '/containers/create', { Image: IMAGE, Cmd: ['true'], HostConfig: { NetworkMode: networkMode } });
+  const id = (JSON.parse(c.body.toString()) as { Id: string }).Id;
+  await http.expect(204, 'POST', `/containers/${id}/start`);
+  const w = await http.expect(200, 'POST', `/containers/${id}/wait`);
+  if ((JSON.parse(w.body.toString()) as { StatusCode: number }).StatusCode !== 0) throw new Error(`container ${id.slice(0, 12)} failed`);
+  await http.expect(204, 'DELETE', `/containers/${id}`);
+  return msSince(start);
+}
+
+/** Runs each named measurement RUNS times, interleaved (round r starts with entry r). */
+async function interleave(entries: [string, () => Promise<number>][]): Promise<Map<string, number>> {
+  const samples = new Map<string, number[]>(entries.map(([n]) => [n, []]));
+  for (let r = 0; r < RUNS; r++) {
+    for (let k = 0; k < entries.length; k++) {
+      const [name, fn] = entries[(r + k) % entries.length]!;
+      samples.get(name)!.push(await fn());
+    }
+  }
+  return new Map([...samples].map(([n, xs]) => [n, median(xs)]));
+}
+
+/** Requests per second against url: wrk when installed, else a bounded Node keep-alive client. */
+async function throughput(url: string): Promise<number> {
+  const wrk = which('wrk');
+  if (wrk) {
+    const out = execFileSync(wrk, ['-t', '1', '-c', '8', '-d', `${SECONDS}s`, url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+    const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    if (!m) throw new Error(`wrk printed no Requests/sec: ${out}`);
+    return Number(m[1]);
+  }
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  const total = 2000;
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      next++;
+      await new Promise<void>((resolve, reject) => {
+        const req = get(url, { agent, timeout: 10_000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
+        req.on('error', reject);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  agent.destroy();
+  return total / (msSince(start) / 1000);
+}
+
+const ROUNDS = 3;
+
+/** Medians of ROUNDS alternating measurements (after one warm-up), so that a busy moment of the shared machine hits both. */
+async function publishedVsDirect(published: string, direct: string): Promise<[number, number]> {
+  await throughput(published);
+  const pub: number[] = [];
+  const dir: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) {
+      pub.push(await throughput(published));
+      dir.push(await throughput(direct));
+    } else {
+      dir.push(await throughput(direct));
+      pub.push(await throughput(published));
+    }
+  }
+  return [median(pub), median(dir)];
+}
+
+function podmanArgv(work: string): string[] | undefined {
+  const podman = which('podman');
+  const runc = which('runc');
+  if (!podman || !runc) return undefined;
+  const pw = join(work, 'podman');
+  for (const d of ['root', 'run', 'tmp']) mkdirSync(join(pw, d), { recursive: true });
+  return [podman, '--root', join(pw, 'root'), '--runroot', join(pw, 'run'), '--tmpdir', join(pw, 'tmp'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'overlay', '--runtime', runc];
+}
+
+/** The hard limit of /proc/self/limits' row `name` (as bench/engine passes it to podman). */
+function hostHardLimit(name: string): string | undefined {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(name));
+  return line?.slice(name.length).trim().split(/\s+/)[1];
+}
+
+function podmanRunArgs(): string[] {
+  // runc here is refused podman's defaults above the host's hard limits (as in bench/engine).
+  const nofile = hostHardLimit('Max open files');
+  return [...(nofile ? ['--ulimit', `nofile=${nofile}:${nofile}`] : []), '--ulimit', 'nproc=4096:4096'];
+}
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+}
+
+async function main(): Promise<void> {
+  const skip = berthdSkipReason();
+  if (skip) throw new Error(`bench/network: ${skip}`);
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-net-'));
+  const cleanups: Cleanup[] = [
+    () => {
+      detachMountsUnder(work);
+      if (flags.keep) console.log(`kept ${work}`);
+      else rmSync(work, { recursive: true, force: true });
+    },
+  ];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) await Promise.resolve(fn()).catch((err: unknown) => console.error(`bench: cleanup: ${describe(err)}`));
+  };
+  const onSignal = (sig: NodeJS.Signals): void => void cleanup().finally(() => process.exit(128 + (constants.signals[sig] ?? 0)));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const notes: string[] = ['dockerd: not measured (test/helpers/dockerd.ts runs it with --bridge=none --iptables=false: no default bridge to measure)'];
+  try {
+    const rootfs = join(work, 'rootfs');
+    makeRootfs(rootfs);
+    mkdirSync(join(rootfs, 'www'), { recursive: true });
+    writeFileSync(join(rootfs, 'www', 'index.html'), 'x'.repeat(512));
+    const tar = join(work, 'rootfs.tar');
+    execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
+    const { http, socket } = await startDaemon(work, cleanups);
+    await importImage(http, tar, socket);
+    const podman = podmanArgv(work);
+    if (podman) {
+      cleanups.push(() => {
+        spawnSync(podman[0]!, [...podman.slice(1), 'rm', '-a', '-f', '-t', '0'], { stdio: 'ignore', timeout: 60_000 });
+        spawnSync(podman[0]!, [...podman.slice(1), 'rmi', '-a', '-f'], { stdio: 'ignore', timeout: 60_000 });
+        detachMountsUnder(join(work, 'podman'));
+      });
+      execFileSync(podman[0]!, [...podman.slice(1), 'import', '-q', tar, PODMAN_IMAGE], { stdio: 'ignore', timeout: 60_000 });
+    } else notes.push('podman: not measured (podman or runc not installed)');
+
+    // 1. setup cost
+    for (let i = 0; i < 3; i++) {
+      await apiRun(http, 'bridge');
+      await apiRun(http, 'none');
+    }
+    const entries: [string, () => Promise<number>][] = [
+      ['berthd API, bridge', () => apiRun(http, 'bridge')],
+      ['berthd API, none', () => apiRun(http, 'none')],
+    ];
+    if (podman) {
+      const run = (net: string[]) => (): Promise<number> => timeCommand([...podman, 'run', '--rm', ...net, ...podmanRunArgs(), PODMAN_IMAGE, 'true'], { timeoutMs: 60_000 });
+      entries.push(['podman run --rm, bridge (netavark)', run([])], ['podman run --rm, none', run(['--network', 'none'])]);
+    }
+    const med = await interleave(entries);
+    console.log(`network setup cost: median of ${RUNS} interleaved runs (ms)`);
+    const w = [36, 10, 10, 10];
+    console.log(row(['engine', 'bridge', 'none', 'added'], w));
+    const pairs: [string, string, string][] = [['berthd (API)', 'berthd API, bridge', 'berthd API, none']];
+    if (podman) pairs.push(['podman (CLI)', 'podman run --rm, bridge (netavark)', 'podman run --rm, none']);
+    for (const [label, b, n] of pairs) {
+      const bm = med.get(b)!;
+      const nm = med.get(n)!;
+      console.log(row([label, bm.toFixed(1), nm.toFixed(1), (bm - nm).toFixed(1)], w));
+    }
+    const added = med.get('berthd API, bridge')! - med.get('berthd API, none')!;
+    console.log(`berth adds ${added.toFixed(1)} ms per run on the default bridge (target ≤ 10 ms): ${added <= 10 ? 'met' : 'NOT met'}`);
+    console.log('');
+
+    // 2. HTTP through a published port vs direct
+    const results: [string, number, number][] = [];
+    const port = await freePort();
+    const c = await expect(http, 201, 'POST', '/containers/create?name=bench-httpd', {
+      Image: IMAGE,
+      Cmd: HTTPD,
+      HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] } },
+    });
+    const id = (JSON.parse(c.body.toString()) as { Id: string }).Id;
+    await expect(http, 204, 'POST', `/containers/${id}/start`);
+    const inspect = JSON.parse((await expect(http, 200, 'GET', `/containers/${id}/json`)).body.toString()) as { NetworkSettings: { IPAddress: string } };
+    const ip = inspect.NetworkSettings.IPAddress;
+    results.push(['berth (nftables DNAT)', ...(await publishedVsDirect(`http://127.0.0.1:${port}/`, `http://${ip}/`))]);
+    await expect(http, 204, 'DELETE', `/containers/${id}?force=1`);
+    if (podman) {
+      const pport = await freePort();
+      const name = `bench-httpd-${process.pid}`;
+      execFileSync(podman[0]!, [...podman.slice(1), 'run', '-d', '--name', name, '-p', `127.0.0.1:${pport}:80`, ...podmanRunArgs(), PODMAN_IMAGE, ...HTTPD], { stdio: 'ignore', timeout: 60_000 });
+      try {
+        const pip = execFileSync(podman[0]!, [...podman.slice(1), 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', name], { encoding: 'utf8' }).trim();
+        results.push(['podman (netavark)', ...(await publishedVsDirect(`http://127.0.0.1:${pport}/`, `http://${pip}/`))]);
+      } finally {
+        spawnSync(podman[0]!, [...podman.slice(1), 'rm', '-f', '-t', '0', name], { stdio: 'ignore', timeout: 60_000 });
+      }
+    }
+    console.log(`HTTP requests/s to busybox httpd, median of ${ROUNDS} alternating rounds (${which('wrk') ? `wrk -t1 -c8 -d${SECONDS}s` : 'Node keep-alive client, 2000 requests, 8 at once'})`);
+    const w2 = [24, 14, 14, 10];
+    console.log(row(['engine', '127.0.0.1:port', 'container IP', 'ratio'], w2));
+    for (const [label, pub, dir] of results) console.log(row([label, pub.toFixed(0), dir.toFixed(0), (pub / dir).toFixed(2)], w2));
+    const ratio = results[0]![1] / results[0]![2];
+    console.log(`berth published/direct ${ratio.toFixed(2)} (target ≥ 0.95): ${ratio >= 0.95 ? 'met' : 'NOT met'}`);
+    for (const n of notes) console.log(`note: ${n}`);
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+await main();
