@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlink
 import { join } from 'node:path';
 import { startBerthd, berthdSkipReason, dockerCli, importBusybox, type Berthd } from './helpers/berthd.js';
 import { describeLeaks, findLeaks } from './helpers/leaks.js';
+import { netLeaks } from './helpers/net-leaks.js';
 import { waitFor } from './helpers/runtime.js';
 
 const skip = berthdSkipReason() || (dockerCli() ? false : 'no docker CLI installed');
@@ -59,6 +60,7 @@ function monitorsOf(ids: string[]): number[] {
 }
 
 test(`${COUNT} containers started in parallel all run, and rm -f of all of them leaves nothing`, { skip, timeout: 240_000 }, async () => {
+  const vethsBefore = readdirSync('/sys/class/net').filter((l) => l.startsWith('vberth'));
   const names = Array.from({ length: COUNT }, (_, i) => `scale-${i}`);
   const ids = await inParallel(names, COUNT, async (name) => {
     const c = await d.api('POST', `/containers/create?name=${name}`, { Image: IMAGE, Cmd: ['sh', '-c', `echo ${name}; exec sleep 600`], Labels: { scale: '1' } });
@@ -91,8 +93,16 @@ test(`${COUNT} containers started in parallel all run, and rm -f of all of them 
   const left = await d.api('GET', '/containers/json?all=1');
   assert.deepEqual(left.json(), [], 'no container is listed after rm -f');
   // berthd itself names the roots on its command line and stays up.
-  const leaks = findLeaks({ paths: [d.root, d.runRoot], ids, roots: [] }).filter((l) => !(l.kind === 'process' && l.key === String(d.pid())));
+  // berthd itself, and its netns dir (a shared bind mount that stays for its next start).
+  const netnsDir = join(d.runRoot, 'netns');
+  const leaks = findLeaks({ paths: [d.root, d.runRoot], ids, roots: [] }).filter(
+    (l) => !(l.kind === 'process' && l.key === String(d.pid())) && !(l.kind === 'mount' && l.key === netnsDir),
+  );
   assert.deepEqual(leaks, [], describeLeaks(leaks));
+  // Each container's veth goes with its network namespace, which the kernel frees in the background.
+  await waitFor('every container network namespace and veth to be gone', () =>
+    netLeaks({ linkPrefixes: ['vberth'], expectLinks: vethsBefore, netnsDirs: [netnsDir] }).length === 0 ? true : undefined,
+  );
   assert.deepEqual(monitorsOf(ids), [], 'no berth-monitor or container process names a removed container');
   for (const dir of [join(d.root, 'containers'), join(d.runRoot, 'containers')]) {
     const entries = existsSync(dir) ? readdirSync(dir) : [];

@@ -481,7 +481,9 @@ describe('berth-monitor in front of berth-exec (the runtime library with launch(
       bundle: bundle.dir,
       stdio: ['ignore', 'ignore', 'ignore'],
       consoleSocket: o.tty ? consoleSocketPath(runDir) : undefined,
-      wrapper: monitorArgv({ runDir, logPath: log, tty: o.tty, stdin: true, oomFiles }),
+      // The client attaches before the start: the monitor must hold output until its HELLO
+      // (under load the container's first write can beat the monitor's accept, as berthd knows).
+      wrapper: monitorArgv({ runDir, logPath: log, tty: o.tty, stdin: true, oomFiles, waitAttachMs: 5_000 }),
     });
     const info = readMonitorInfo(runDir);
     assert.ok(info);
