@@ -48,7 +48,7 @@ berth version
 say "an image from /bin/busybox (no registry, no internet): berth import"
 mkdir -p "$work/rootfs"/{bin,proc,sys,dev,tmp,etc,www,root}
 cp /bin/busybox "$work/rootfs/bin/"
-for a in sh echo cat ls id hostname sleep ps uname httpd wget date head tail nslookup; do ln -s busybox "$work/rootfs/bin/$a"; done
+for a in sh echo cat ls id hostname sleep ps uname httpd wget date head tail nslookup grep; do ln -s busybox "$work/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
 echo 'root:x:0:' >"$work/rootfs/etc/group"
 echo '<h1>hello from a berth container</h1>' >"$work/rootfs/www/index.html"
@@ -68,7 +68,7 @@ berth port web
 for _ in $(seq 50); do wget -q -O - "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 
 say "another container on the network finds the server by name (berth's embedded DNS)"
-berth run --rm --network demo-net demo/busybox:1 sh -c 'nslookup web | tail -n 2; wget -q -O - http://web/'
+berth run --rm --network demo-net demo/busybox:1 sh -c 'nslookup web | grep -A1 ^Name; wget -q -O - http://web/'
 
 say "exec, logs, stats"
 berth exec web sh -c 'echo "inside: $(ps | wc -l) processes, hostname $(hostname)"'

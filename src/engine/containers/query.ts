@@ -225,6 +225,31 @@ function cpuStats(s: CgroupStats | undefined): CpuStats {
   };
 }
 
+/**
+ * Docker's per-interface counters, read on the host end of each veth (what the host receives
+ * the container sent): no need to enter the container's namespace.
+ */
+function networkStats(endpoints: { ifname: string; hostIfname?: string }[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  const swap: Record<string, string> = { rx: 'tx', tx: 'rx' };
+  for (const ep of endpoints) {
+    if (!ep.hostIfname) continue;
+    const counters: Record<string, number> = {};
+    try {
+      for (const dir of ['rx', 'tx']) {
+        for (const what of ['bytes', 'packets', 'errors', 'dropped']) {
+          const text = readFileSync(`/sys/class/net/${ep.hostIfname}/statistics/${dir}_${what}`, 'utf8');
+          counters[`${swap[dir]}_${what}`] = Number(text.trim());
+        }
+      }
+    } catch {
+      continue; // the veth went with a namespace that is going away
+    }
+    out[ep.ifname] = counters;
+  }
+  return out;
+}
+
 const EMPTY_CPU: CpuStats = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: 0, online_cpus: 0, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
 
 /** Docker's stats: one sample, or one a second until aborted or the container stops. */
@@ -262,6 +287,7 @@ export async function* containerStats(ctx: EngineContext, idOrName: string, opts
           }
         : {},
       storage_stats: {},
+      ...(running && rec.sandbox ? { networks: networkStats(rec.sandbox.endpoints) } : {}),
     };
     pre = { read, cpu };
     if (!opts.stream || !running || opts.signal?.aborted) return;
