@@ -3,22 +3,16 @@
 // networks on 10.199.97-101.0/24, nft table berthtstengnet, DNS on an ephemeral port with a
 // silent stub upstream on 127.0.0.1. Traffic goes only to 127.0.0.1, to this test's bridge
 // gateway (the host's own address on it) and to this test's containers.
-//
-// The daemon is started by a small launcher (the engine + the Docker API, like berthd) because
-// berthd's config has no network section yet.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, get, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { apiRequest, berthdSkipReason, dockerCli, type ApiResponse } from './helpers/berthd.js';
-import { describeLeaks, detachMountsUnder, findLeaks, reapLeaks } from './helpers/leaks.js';
-import { REPO, runCommand, sleep, waitFor, type RunResult } from './helpers/runtime.js';
+import { apiRequest, berthdSkipReason, dockerCli, startBerthd, type ApiResponse, type Berthd } from './helpers/berthd.js';
+import { runCommand, waitFor, type RunResult } from './helpers/runtime.js';
 
 const TABLE = 'berthtstengnet';
 const BRIDGE = 'berthtst-en0';
@@ -43,80 +37,7 @@ function skipReason(): string | false {
 }
 const skip = skipReason();
 
-interface Daemon {
-  work: string;
-  runRoot: string;
-  socket: string;
-  logFile: string;
-  start(): Promise<void>;
-  kill(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** A berthd equivalent on private roots, with this test's network settings. */
-function daemon(stubPort: number): Daemon {
-  const work = mkdtempSync(join(tmpdir(), 'engnet-'));
-  const runRoot = join(work, 'run');
-  const socket = join(runRoot, 'd.sock');
-  const logFile = join(work, 'daemon.log');
-  const script = join(work, 'launch.mjs');
-  writeFileSync(
-    script,
-    `const [engineUrl, apiUrl, json] = process.argv.slice(2);
-const { BerthEngine } = await import(engineUrl);
-const { startDockerApi } = await import(apiUrl);
-const o = JSON.parse(json);
-const engine = await BerthEngine.open({ ...o.engine, warn: (m) => console.error('warn', m) });
-const api = await startDockerApi({ engine, socketPath: o.socket, log: () => undefined });
-const stop = () => api.close().then(() => engine.close()).finally(() => process.exit(0));
-process.on('SIGTERM', stop);
-`,
-  );
-  const opts = {
-    socket,
-    engine: {
-      root: join(work, 'root'),
-      runRoot,
-      network: { defaultBridge: { subnet: '10.199.96.0/24', bridge: BRIDGE }, dnsPort: 0, upstreams: [{ address: '127.0.0.1', port: stubPort }], nftTable: TABLE },
-    },
-  };
-  let child: ChildProcess | undefined;
-  const url = (p: string): string => pathToFileURL(join(REPO, 'dist', 'src', p)).href;
-  const waitExit = async (sig: NodeJS.Signals): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const done = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill(sig);
-    await Promise.race([done, sleep(15_000)]);
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await done;
-  };
-  return {
-    work,
-    runRoot,
-    socket,
-    logFile,
-    async start() {
-      mkdirSync(runRoot, { recursive: true });
-      rmSync(socket, { force: true });
-      const log = openSync(logFile, 'a');
-      child = spawn(process.execPath, [script, url('engine/engine.js'), url('api/docker/index.js'), JSON.stringify(opts)], { stdio: ['ignore', log, log], detached: true });
-      closeSync(log);
-      await waitFor(
-        'the test daemon to answer',
-        async () => {
-          if (child!.exitCode !== null) throw new Error(`the daemon exited: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-          return existsSync(socket) && (await apiRequest(socket, 'GET', '/_ping').then((r) => r.status === 200, () => false)) ? true : undefined;
-        },
-        20_000,
-      );
-    },
-    kill: () => waitExit('SIGKILL'),
-    stop: () => waitExit('SIGTERM'),
-  };
-}
-
-let d: Daemon;
+let d: Berthd;
 let stub: Socket;
 let hostServer: Server;
 let hostPort = 0;
@@ -198,8 +119,10 @@ describe('networks through the docker CLI', { skip, concurrency: false }, () => 
   before(async () => {
     stub = createSocket('udp4');
     await new Promise<void>((r) => stub.bind(0, '127.0.0.1', () => r()));
-    d = daemon(stub.address().port);
-    await d.start();
+    d = await startBerthd({
+      label: 'engnet',
+      network: { defaultBridge: { subnet: '10.199.96.0/24', bridge: BRIDGE }, dnsPort: 0, upstreams: [{ address: '127.0.0.1', port: stub.address().port }], nftTable: TABLE },
+    });
     const { makeRootfs } = await import('./helpers/bundle.js');
     const rootfs = join(d.work, 'rootfs');
     makeRootfs(rootfs);
@@ -213,40 +136,12 @@ describe('networks through the docker CLI', { skip, concurrency: false }, () => 
   });
 
   after(async () => {
-    if (!d) return;
-    const problems: string[] = [];
-    const ids: string[] = [];
-    try {
-      const list = await api('GET', '/containers/json?all=1');
-      for (const c of list.json<{ Id: string }[]>()) {
-        ids.push(c.Id);
-        await api('DELETE', `/containers/${c.Id}?force=1`);
-      }
-      for (const n of (await api('GET', '/networks')).json<{ Name: string; Id: string }[]>()) if (!['bridge', 'host', 'none'].includes(n.Name)) await api('DELETE', `/networks/${n.Id}`);
-    } catch (err) {
-      problems.push(`cleaning through the API: ${String(err)}`);
-    }
-    await d.stop();
     hostServer?.close();
     stub?.close();
-    const leftPins = pins();
-    if (leftPins.length) problems.push(`netns pins left: ${leftPins.join(', ')}`);
-    const links = ourLinks(new Set([BRIDGE])).filter((l) => l !== BRIDGE);
-    if (links.length) problems.push(`veths left on ${BRIDGE}: ${links.join(', ')}`);
-    for (const l of ourLinks(new Set([BRIDGE]))) netlink?.deleteLink(l);
-    const { Firewall } = await import('../src/network/index.js');
-    await new Firewall({ table: TABLE }).removeAll().catch((e: unknown) => problems.push(`removing nft table ${TABLE}: ${String(e)}`));
-    // The daemon leaves <runRoot>/netns a shared mount point on purpose (live-restore).
-    detachMountsUnder(join(d.runRoot, 'netns'));
-    const leaks = findLeaks({ paths: [d.work], ids, roots: [] });
-    if (leaks.length) {
-      problems.push(describeLeaks(leaks));
-      reapLeaks(leaks);
-    }
-    detachMountsUnder(d.work);
-    if (process.env.BERTH_TEST_KEEP_LOGS) console.log(`# the daemon's log: ${d.logFile}`);
-    else rmSync(d.work, { recursive: true, force: true });
-    assert.deepEqual(problems, []);
+    if (!d) return;
+    // stop() removes the containers and networks, the bridge and the nft table, and reports
+    // any veth, netns pin, mount, cgroup or process left behind.
+    assert.deepEqual(await d.stop(), []);
   });
 
   it('names resolve within a user network and not across; published ports answer on 127.0.0.1 and the host address', async () => {
@@ -324,7 +219,7 @@ describe('networks through the docker CLI', { skip, concurrency: false }, () => 
     assert.ok(before);
     await d.kill();
     assert.equal(await fetchText(`http://127.0.0.1:${port}/hostname`), before, 'the mapping works while the daemon is down');
-    await d.start();
+    await d.restart();
     assert.equal(await fetchText(`http://127.0.0.1:${port}/hostname`), before);
     assert.equal(`${await ok(['run', '--rm', '--network', 'tst-front', IMAGE, 'busybox', 'wget', '-qO-', 'http://www/hostname'])}\n`, before);
     const ports = JSON.parse(await ok(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'tst-web'])) as Record<string, unknown[]>;
