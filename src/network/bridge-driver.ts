@@ -3,6 +3,7 @@
 // embedded DNS listening on the gateways, and the network's part of berth's nft table.
 import { randomBytes } from 'node:crypto';
 import { BerthError, attachCleanupError, isBerthError } from '../errors.js';
+import { randomMac } from '../host/netlink.js';
 import type { FirewallNetwork } from './firewall.js';
 import { Ipam, macFromIpv4 } from './ipam.js';
 import type { NetworkDeps } from './service.js';
@@ -30,12 +31,6 @@ export function endpointDnsNames(rec: NetworkRecord, sandbox: { id: string; name
 }
 
 /** A random locally administered unicast MAC. */
-export function randomMac(): string {
-  const b = randomBytes(6);
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 export function checkMac(mac: string, field: string): string {

@@ -45,7 +45,7 @@ export {
   type HostNetworks,
 } from './subnets.js';
 export { NetworkStore } from './store.js';
-export { BridgeDriver, endpointDnsNames, randomMac, checkMac, DNS_PORT, type AttachContext } from './bridge-driver.js';
+export { BridgeDriver, endpointDnsNames, checkMac, DNS_PORT, type AttachContext } from './bridge-driver.js';
 export { CniDriver, resolveConflist, addressesFromResult, type CniAttachContext } from './cni-driver.js';
 export { Firewall, renderTable, type FirewallNetwork, type FirewallPorts, type FirewallState, type FirewallOptions, type IptablesRunner } from './firewall.js';
 export { PortAllocator, readEphemeralRange, type PortRange, type PortProbe, type PortAllocatorOptions } from './ports.js';

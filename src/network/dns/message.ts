@@ -3,6 +3,7 @@
 // trust: any inconsistency throws a BerthError InvalidArgument, which the server turns
 // into FORMERR; nothing here may throw anything else on bad input.
 import { BerthError } from '../../errors.js';
+import { formatIp } from '../ipam.js';
 
 export const RecordType = {
   A: 1,
@@ -242,26 +243,7 @@ function formatIpv4(b: Uint8Array): string {
 
 /** RFC 5952 text form of 16 bytes (lowercase, longest zero run compressed). */
 export function formatIpv6(b: Uint8Array): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return formatIp(6, BigInt(`0x${Buffer.from(b).toString('hex')}`));
 }
 
 function readQuestion(buf: Uint8Array, pos: number): { q: DnsQuestion; end: number } {
