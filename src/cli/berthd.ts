@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BerthError } from '../errors.js';
+import type { NetworkConfig } from '../engine/context.js';
 
 const USAGE = `Usage: berthd [options]
 
@@ -32,15 +33,6 @@ interface DaemonConfig {
   logMaxFiles?: number;
   logLevel?: string;
   network?: NetworkConfig;
-}
-
-interface NetworkConfig {
-  defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
-  cniPluginDirs?: string[];
-  cniConfDir?: string;
-  dnsPort?: number;
-  upstreams?: { address: string; port: number }[];
-  nftTable?: string;
 }
 
 /** The `network` section's shape, checked here so a typo is named instead of ignored. */

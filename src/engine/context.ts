@@ -13,6 +13,17 @@ import type { EngineNetworks } from './networks.js';
 import type { VolumeStore } from './volumes.js';
 import { ContainerStore, noSuchContainer, type ContainerRecord } from './containers/record.js';
 
+/** berthd's `network` settings (its config file's `network` section). */
+export interface NetworkConfig {
+  defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
+  cniPluginDirs?: string[];
+  cniConfDir?: string;
+  dnsPort?: number;
+  upstreams?: { address: string; port: number }[];
+  /** berth's nftables table (default "berth"): a test daemon uses its own. */
+  nftTable?: string;
+}
+
 export interface EngineOptions {
   /** Persistent state (default /var/lib/berth). */
   root: string;
@@ -25,15 +36,7 @@ export interface EngineOptions {
   logMaxFiles?: number;
   warn?: (message: string) => void;
   /** The network layer's settings (berthd's config "network"; tests choose their own bridge and subnet). */
-  network?: {
-    defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
-    cniPluginDirs?: string[];
-    cniConfDir?: string;
-    dnsPort?: number;
-    upstreams?: { address: string; port: number }[];
-    /** berth's nftables table (default "berth"): a test daemon uses its own. */
-    nftTable?: string;
-  };
+  network?: NetworkConfig;
 }
 
 /** Waiters on a container's next exit or removal. */

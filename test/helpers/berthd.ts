@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, 
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NetworkConfig } from '../../src/engine/context.js';
 import { REPO, runCommand, sleep, type RunResult } from './runtime.js';
 import { describeLeaks, detachMountsUnder, findLeaks, reapLeaks } from './leaks.js';
 import { describeNetLeaks, netLeaks, reapNetLeaks } from './net-leaks.js';
@@ -84,15 +85,8 @@ export function apiRequest(socket: string, method: string, path: string, body?: 
 /** Test berthds made by this process: each gets a default bridge, subnet and nft table of its own. */
 let berthdCount = 0;
 
-/** berthd's `network` config section (see src/cli/berthd.ts). */
-export interface TestNetworkConfig {
-  defaultBridge?: { subnet?: string; bridge?: string; mtu?: number };
-  upstreams?: { address: string; port: number }[];
-  nftTable?: string;
-  dnsPort?: number;
-  cniPluginDirs?: string[];
-  cniConfDir?: string;
-}
+/** berthd's `network` config section. */
+export type TestNetworkConfig = NetworkConfig;
 
 export async function startBerthd(opts: { label?: string; args?: string[]; network?: TestNetworkConfig } = {}): Promise<Berthd> {
   const work = mkdtempSync(join(tmpdir(), `berthd-${opts.label ?? 'test'}-`));
