@@ -234,17 +234,21 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* Writes RUNDIR/name (cwd is RUNDIR) so that readers see the old file or the whole new one. */
+/*
+ * Writes RUNDIR/name (cwd is RUNDIR) so that readers see the old file or the whole new one.
+ * No fsync: RUNDIR is runtime state (tmpfs under /run); a host crash ends the container with
+ * it, and rename() alone is atomic against berthd or the monitor dying.
+ */
 static int write_atomic(const char *name, const char *text)
 {
 	char tmp[64];
-	int fd, dfd, r = 0;
+	int fd, r = 0;
 
 	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_full(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
+	if (write_full(fd, text, strlen(text)) < 0)
 		r = -1;
 	if (close(fd) < 0)
 		r = -1;
@@ -253,11 +257,6 @@ static int write_atomic(const char *name, const char *text)
 	if (r < 0) {
 		unlink(tmp);
 		return -1;
-	}
-	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
 	}
 	return 0;
 }
