@@ -1,22 +1,22 @@
 // bench/network: what networking costs, berth and its peers side by side in one run, on the
 // same busybox rootfs, traffic only to 127.0.0.1 and to the bench's own containers:
-//   1. Network setup cost: the median `run --rm true` on the default bridge minus the same
-//      with --network none. berthd: create + start + wait + remove over its API with one
-//      keep-alive client (bridge and none interleaved). podman (netavark, runc): its CLI
-//      (it has no daemon to ask), `podman run --rm` with and without --network none.
-//      Target: berth adds ≤ 10 ms.
+//   1. Network setup cost: the median create + start + wait + remove of `true` on the default
+//      bridge minus the same with --network none. berthd and a private dockerd over their
+//      Docker APIs with one keep-alive client each; podman (netavark, runc) through its CLI
+//      (it has no daemon to ask). All interleaved. Target: berth adds ≤ 10 ms.
 //   2. HTTP through a port published on 127.0.0.1 vs the same server reached on the
-//      container's own address, with wrk (bounded: -d seconds, fixed connections), or a Node
-//      keep-alive client making a fixed number of requests when wrk is missing. A busybox
-//      httpd in the container. Ratio published/direct; target ≥ 0.95.
+//      container's own address: native/bench-httpd (one thread, epoll, keep-alive, a fixed
+//      200; copied into the image) driven by wrk, bounded (fixed duration and connections),
+//      published and direct alternating, medians. Ratio published/direct; target ≥ 0.95.
 // The berth daemon runs the engine and the Docker API on private roots with the bench's own
-// bridge (berthbench0, 10.199.110.0/24) and nft table (berthbench), like berthd.
-// A private dockerd is not measured: test/helpers/dockerd.ts starts it with --bridge=none
-// (no default bridge to measure); see the note printed.
-// Usage: node dist/bench/network.js [--runs N] [--seconds S] [--keep]
+// bridge (berthbench0, 10.199.110.0/24) and nft table (berthbench). The private dockerd
+// (test/helpers/dockerd.ts, overlay2) gets its default network on a bench bridge
+// (berthbenchdk0, 172.31.250.0/24) with Docker's iptables rules and userland proxy; while it
+// runs the host's iptables FORWARD policy is DROP (Docker sets it); its rules, chains, bridge
+// and that policy are put back when it stops. --no-docker leaves it out.
+// Usage: node dist/bench/network.js [--runs N] [--seconds S] [--rounds R] [--wrk-threads T] [--no-docker] [--keep]
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, get } from 'node:http';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeRootfs } from '../test/helpers/bundle.js';
 import { berthdSkipReason } from '../test/helpers/berthd.js';
+import { dockerSkipReason, startDocker, type PrivateDocker } from '../test/helpers/dockerd.js';
 import { detachMountsUnder } from '../test/helpers/leaks.js';
 import { REPO } from '../test/helpers/runtime.js';
 import { UnixHttp } from './helpers/unix-http.js';
@@ -32,17 +33,31 @@ import { describe, median, msSince, timeCommand, which } from './helpers/measure
 const { values: flags } = parseArgs({
   options: {
     runs: { type: 'string', default: '20' },
-    seconds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    'wrk-threads': { type: 'string', default: '1' },
+    'no-docker': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
-const RUNS = Math.max(1, Number(flags.runs) || 20);
-const SECONDS = Math.max(1, Number(flags.seconds) || 5);
+function wholeNumber(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} wants a whole number of at least ${min}, not "${text}"`);
+  return n;
+}
+const RUNS = wholeNumber('runs', flags.runs, 1);
+const SECONDS = wholeNumber('seconds', flags.seconds, 1);
+const ROUNDS = wholeNumber('rounds', flags.rounds, 1);
+// 2 cores: wrk and the server compete; one wrk thread over 8 connections leaves the server a core.
+const WRK_THREADS = wholeNumber('wrk-threads', flags['wrk-threads'], 1);
+const WRK_CONNECTIONS = 8;
 const IMAGE = 'bench/busybox:1';
 const PODMAN_IMAGE = 'localhost/bench/busybox:1';
 const BRIDGE = 'berthbench0';
 const TABLE = 'berthbench';
-const HTTPD = ['busybox', 'httpd', '-f', '-p', '80', '-h', '/www'];
+const DOCKER_BRIDGE = { name: 'berthbenchdk0', address: '172.31.250.1/24' };
+const HTTPD_BIN = join(REPO, 'native', 'build', 'bench-httpd');
+const HTTPD = ['/bin/bench-httpd', '80'];
 
 type Cleanup = () => Promise<void> | void;
 
@@ -141,54 +156,57 @@ async function interleave(entries: [string, () => Promise<number>][]): Promise<M
   return new Map([...samples].map(([n, xs]) => [n, median(xs)]));
 }
 
-/** Requests per second against url: wrk when installed, else a bounded Node keep-alive client. */
-async function throughput(url: string): Promise<number> {
-  const wrk = which('wrk');
-  if (wrk) {
-    const out = execFileSync(wrk, ['-t', '1', '-c', '8', '-d', `${SECONDS}s`, url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
-    const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
-    if (!m) throw new Error(`wrk printed no Requests/sec: ${out}`);
-    return Number(m[1]);
-  }
-  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-  const total = 2000;
-  let next = 0;
-  const start = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
-    while (next < total) {
-      next++;
-      await new Promise<void>((resolve, reject) => {
-        const req = get(url, { agent, timeout: 10_000 }, (res) => {
-          res.resume();
-          res.on('end', () => resolve());
-        });
-        req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
-        req.on('error', reject);
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  agent.destroy();
-  return total / (msSince(start) / 1000);
+/** Requests per second against url: wrk, bounded by duration and connections. */
+function throughput(wrk: string, url: string): number {
+  const out = execFileSync(wrk, ['-t', String(WRK_THREADS), '-c', String(WRK_CONNECTIONS), '-d', `${SECONDS}s`, url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!m) throw new Error(`wrk printed no Requests/sec: ${out}`);
+  const errors = /Socket errors:.*|Non-2xx or 3xx responses:.*/.exec(out);
+  if (errors) throw new Error(`wrk against ${url}: ${errors[0]}`);
+  return Number(m[1]);
 }
 
-const ROUNDS = 3;
-
-/** Medians of ROUNDS alternating measurements (after one warm-up), so that a busy moment of the shared machine hits both. */
-async function publishedVsDirect(published: string, direct: string): Promise<[number, number]> {
-  await throughput(published);
+/** Medians of ROUNDS alternating measurements (after a short warm-up of each), so that a busy moment of the shared machine hits both. */
+function publishedVsDirect(wrk: string, published: string, direct: string): [number, number] {
+  throughput(wrk, published);
+  throughput(wrk, direct);
   const pub: number[] = [];
   const dir: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     if (r % 2 === 0) {
-      pub.push(await throughput(published));
-      dir.push(await throughput(direct));
+      pub.push(throughput(wrk, published));
+      dir.push(throughput(wrk, direct));
     } else {
-      dir.push(await throughput(direct));
-      pub.push(await throughput(published));
+      dir.push(throughput(wrk, direct));
+      pub.push(throughput(wrk, published));
     }
   }
   return [median(pub), median(dir)];
+}
+
+/** Starts the HTTP server with 80/tcp published on 127.0.0.1:port over a Docker API; returns its id and address. */
+async function apiHttpd(http: UnixHttp, name: string, port: number): Promise<{ id: string; ip: string }> {
+  const c = await expect(http, 201, 'POST', `/containers/create?name=${name}`, {
+    Image: IMAGE,
+    Cmd: HTTPD,
+    ExposedPorts: { '80/tcp': {} },
+    HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] } },
+  });
+  const id = (JSON.parse(c.body.toString()) as { Id: string }).Id;
+  await expect(http, 204, 'POST', `/containers/${id}/start`);
+  const inspect = JSON.parse((await expect(http, 200, 'GET', `/containers/${id}/json`)).body.toString()) as { NetworkSettings: { IPAddress: string } };
+  if (!inspect.NetworkSettings.IPAddress) throw new Error(`container ${name} has no IPAddress in inspect`);
+  return { id, ip: inspect.NetworkSettings.IPAddress };
+}
+
+/** Until the server answers at url (it starts in the background). */
+async function waitHttp(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not answer within 5 s`);
 }
 
 function podmanArgv(work: string): string[] | undefined {

@@ -197,6 +197,11 @@ describe('networks through the docker CLI', { skip, concurrency: false }, () => 
     // Seen from a container sharing its network namespace (run is what this test trusts for output).
     const links = await ok(['run', '--rm', '--network', 'container:tst-web', IMAGE, 'busybox', 'ip', 'addr']);
     assert.match(links, /eth1/);
+    // Sharing tst-web's network means sharing its names: its hosts file and its resolver.
+    const files = await ok(['run', '--rm', '--network', 'container:tst-web', IMAGE, 'sh', '-c', 'cat /etc/hosts /etc/resolv.conf; busybox nslookup tst-web']);
+    assert.match(files, /10\.199\.97\.\d+\s+\S+/);
+    assert.match(files, /nameserver 10\.199\.97\.1/);
+    assert.match(files, /Name:\s+tst-web/);
     const backIp = await ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "tst-back").IPAddress}}', 'tst-web']);
     assert.match(backIp, /^10\.199\.98\.\d+$/);
     const short = (await ok(['inspect', '-f', '{{.Id}}', 'tst-web'])).slice(0, 12);

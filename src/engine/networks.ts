@@ -3,7 +3,7 @@
 // needs from the network layer (which networks it joins, its published ports, its sandbox at
 // start and exit, NetworkSettings for inspect). The network layer stays neutral (the CRI path
 // shares it); Docker's names, statuses and quirks live here.
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { BerthError, attachCleanupError } from '../errors.js';
@@ -473,6 +473,7 @@ export class EngineNetworks {
    */
   async setUp(rec: ContainerRecord, spec: Spec): Promise<Sandbox | undefined> {
     const mode = networkModeOf(rec.hostConfig, rec.config);
+    if (mode.startsWith('container:')) this.copyJoinedFiles(rec, mode.slice('container:'.length));
     if (!hasOwnSandbox(mode)) return undefined;
     if (rec.sandbox) await this.tearDown(rec);
     const hc = rec.hostConfig;
@@ -684,6 +685,15 @@ export class EngineNetworks {
           : { ...rec.options },
       Labels: { ...rec.labels },
     };
+  }
+
+  /**
+   * `--network container:X` shares X's network and so its names: X's /etc/hosts and
+   * /etc/resolv.conf as they are at this start (Docker mounts X's own files).
+   */
+  private copyJoinedFiles(rec: ContainerRecord, ref: string): void {
+    const target = this.hooks.findContainer(ref);
+    for (const file of ['hosts', 'resolv.conf']) copyFileSync(join(this.hooks.containerDir(target.id), file), join(this.hooks.containerDir(rec.id), file));
   }
 
   /** /etc/hosts and /etc/resolv.conf rewritten in place (a running container has them bind-mounted). */

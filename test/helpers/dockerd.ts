@@ -4,7 +4,7 @@
 // found again. stop() removes the containers, stops both daemons, reaps what they left and
 // returns what could not be cleaned or should not have appeared on the host, for the caller
 // to assert on. BERTH_TEST_DOCKER_LOGS=<dir> keeps the daemons' logs there.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -33,6 +33,12 @@ const BINS = {
   runc: which('runc'),
   // Debian's client matches its daemon; any other client negotiates the API version down.
   docker: existsSync('/usr/bin/docker') ? '/usr/bin/docker' : which('docker'),
+  // Only for `bridge`: Docker's own default network, its rules and its proxy.
+  iptables: which('iptables'),
+  'iptables-save': which('iptables-save'),
+  'iptables-restore': which('iptables-restore'),
+  'docker-proxy': which('docker-proxy'),
+  ip: which('ip'),
 };
 
 /**
@@ -40,13 +46,14 @@ const BINS = {
  * they all run with a runtime of `PrivateDockerOptions.runtimes` (`runc: false`); images alone
  * (`containers: false`) need neither.
  */
-export function dockerSkipReason(needs: { containers?: boolean; runc?: boolean } = {}): string | false {
+export function dockerSkipReason(needs: { containers?: boolean; runc?: boolean; bridge?: boolean } = {}): string | false {
   if (process.getuid?.() !== 0) return 'needs root';
   const containers = needs.containers ?? true;
   const runc = containers && (needs.runc ?? true);
   const wanted: (keyof typeof BINS)[] = ['dockerd', 'containerd', 'docker'];
   if (containers) wanted.push('containerd-shim-runc-v2');
   if (runc) wanted.push('runc');
+  if (needs.bridge) wanted.push('iptables', 'iptables-save', 'iptables-restore', 'docker-proxy', 'ip');
   const missing = wanted.filter((n) => !BINS[n]);
   return missing.length > 0 ? `not installed: ${missing.join(', ')} (apt-get install docker.io containerd${runc ? ' runc' : ''})` : false;
 }
@@ -63,6 +70,24 @@ export interface PrivateDockerOptions {
   runtimes?: Record<string, string>;
   /** Where everything goes, kept by stop() for the caller (who may want the logs); default a temp dir that stop() removes. */
   workDir?: string;
+  /**
+   * Docker's default bridge network the way Docker runs it (iptables rules, masquerade,
+   * userland proxy), on a test bridge made here instead of docker0/172.17.0.0/16. Off (the
+   * default): no bridge, no iptables. stop() removes the bridge and the iptables rules and
+   * chains dockerd added (those naming DOCKER, the bridge or its subnet: never anyone
+   * else's), and puts back the FORWARD policy and net.ipv4.ip_forward Docker changes.
+   * While the daemon runs, the host's iptables FORWARD policy is DROP (Docker sets it).
+   */
+  bridge?: DockerBridgeOptions;
+}
+
+export interface DockerBridgeOptions {
+  /** The bridge to make (must not exist), e.g. `berthtestdk0`. */
+  name: string;
+  /** The bridge's address with its prefix, e.g. `172.31.250.1/24`; containers get the rest. */
+  address: string;
+  /** Docker's userland proxy for published ports (Docker's default: true). */
+  userlandProxy?: boolean;
 }
 
 export interface PrivateDocker {
@@ -156,6 +181,140 @@ function ping(socket: string): Promise<boolean> {
   });
 }
 
+const IPTABLES_TABLES = ['filter', 'nat'] as const;
+
+/** One table of `iptables-save`: chain → policy ('-' for user chains), and the rule lines. */
+interface IptablesTable {
+  chains: Map<string, string>;
+  rules: string[];
+}
+
+function iptablesSave(table: string): IptablesTable {
+  const out = execFileSync(BINS['iptables-save']!, ['-t', table], { encoding: 'utf8', timeout: 20_000 });
+  const chains = new Map<string, string>();
+  const rules: string[] = [];
+  for (const line of out.split('\n')) {
+    const chain = /^:(\S+) (\S+)/.exec(line);
+    if (chain) chains.set(chain[1]!, chain[2]!);
+    else if (line.startsWith('-A ')) rules.push(line);
+  }
+  return { chains, rules };
+}
+
+interface HostNetState {
+  bridge: DockerBridgeOptions;
+  before: Record<string, IptablesTable>;
+  ipForward: string;
+}
+
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+/** Records what Docker will change, then makes the bridge; undoes its own part on failure. */
+function setUpBridge(bridge: DockerBridgeOptions): HostNetState {
+  if (existsSync(join('/sys/class/net', bridge.name))) throw new Error(`private docker: network interface ${bridge.name} already exists; remove it (ip link del ${bridge.name}) or choose another bridge name`);
+  const before = Object.fromEntries(IPTABLES_TABLES.map((t) => [t, iptablesSave(t)]));
+  const ipForward = readFileSync(IP_FORWARD, 'utf8').trim();
+  try {
+    execFileSync(BINS.ip!, ['-batch', '-'], {
+      input: [`link add ${bridge.name} type bridge`, `addr add ${bridge.address} dev ${bridge.name}`, `link set ${bridge.name} up`, ''].join('\n'),
+      stdio: ['pipe', 'ignore', 'pipe'],
+      timeout: 20_000,
+    });
+  } catch (err) {
+    spawnSync(BINS.ip!, ['link', 'del', bridge.name], { stdio: 'ignore' });
+    throw new Error(`private docker: cannot make bridge ${bridge.name} with ${bridge.address}: ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
+  }
+  return { bridge, before, ipForward };
+}
+
+/** Network of an address with prefix ("172.31.250.1/24" → "172.31.250.0/24"), as iptables prints it. */
+function subnetOf(cidr: string): string {
+  const [addr, bits] = cidr.split('/');
+  const n = Number(bits);
+  const v = addr!.split('.').reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
+  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
+  const net = (v & mask) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${n}`;
+}
+
+/**
+ * Removes the bridge and what dockerd added to iptables, restores the FORWARD policy and
+ * ip_forward; returns what could not be done. A rule or chain is dockerd's when it is new and
+ * names DOCKER, the bridge or its subnet: others (netavark's, say) added meanwhile stay.
+ */
+function restoreHostNet(state: HostNetState): string[] {
+  const problems: string[] = [];
+  const { name } = state.bridge;
+  const subnet = subnetOf(state.bridge.address);
+  const ours = (line: string): boolean => {
+    const words = line.split(/\s+/);
+    return /DOCKER/.test(line) || words.includes(name) || words.includes(subnet);
+  };
+  const restore = (table: string, lines: string[]): void => {
+    if (lines.length === 0) return;
+    try {
+      execFileSync(BINS['iptables-restore']!, ['--noflush'], { input: `*${table}\n${lines.join('\n')}\nCOMMIT\n`, stdio: ['pipe', 'ignore', 'pipe'], timeout: 20_000 });
+    } catch {
+      // One by one, so that one rule changed meanwhile does not keep the others.
+      for (const l of lines) {
+        try {
+          execFileSync(BINS['iptables-restore']!, ['--noflush'], { input: `*${table}\n${l}\nCOMMIT\n`, stdio: ['pipe', 'ignore', 'pipe'], timeout: 20_000 });
+        } catch (e) {
+          problems.push(`iptables -t ${table}: cannot undo Docker's "${l}": ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+        }
+      }
+    }
+  };
+  for (const table of IPTABLES_TABLES) {
+    const before = state.before[table]!;
+    let now: IptablesTable;
+    try {
+      now = iptablesSave(table);
+    } catch (e) {
+      problems.push(`iptables-save -t ${table}: ${String(e)}`);
+      continue;
+    }
+    const newChains = [...now.chains.keys()].filter((c) => !before.chains.has(c) && c.startsWith('DOCKER'));
+    // Rules that were there before are counted off one by one (a duplicate may be new).
+    const left = new Map<string, number>();
+    for (const r of before.rules) left.set(r, (left.get(r) ?? 0) + 1);
+    const deletes: string[] = [];
+    for (const r of now.rules) {
+      const n = left.get(r) ?? 0;
+      if (n > 0) {
+        left.set(r, n - 1);
+        continue;
+      }
+      const chain = r.split(' ')[1]!;
+      if (newChains.includes(chain) || !ours(r)) continue;
+      deletes.push(`-D${r.slice(2)}`);
+    }
+    restore(table, deletes.reverse());
+    restore(table, [...newChains.map((c) => `-F ${c}`), ...newChains.map((c) => `-X ${c}`)]);
+    for (const [chain, policy] of before.chains) {
+      if (policy === '-' || now.chains.get(chain) === policy) continue;
+      try {
+        execFileSync(BINS.iptables!, ['-t', table, '-P', chain, policy], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+      } catch (e) {
+        problems.push(`iptables -t ${table} -P ${chain} ${policy}: ${String(e)}`);
+      }
+    }
+  }
+  try {
+    if (readFileSync(IP_FORWARD, 'utf8').trim() !== state.ipForward) writeFileSync(IP_FORWARD, state.ipForward);
+  } catch (e) {
+    problems.push(`${IP_FORWARD}: cannot restore ${state.ipForward}: ${String(e)}`);
+  }
+  if (existsSync(join('/sys/class/net', name))) {
+    try {
+      execFileSync(BINS.ip!, ['link', 'del', name], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+    } catch (e) {
+      problems.push(`ip link del ${name}: ${String(e)}`);
+    }
+  }
+  return problems;
+}
+
 export async function startDocker(options: PrivateDockerOptions): Promise<PrivateDocker> {
   const { label, storageDriver = 'vfs', runtimes = {} } = options;
   const note = (msg: string): void => void process.stderr.write(`private docker ${label}: ${msg}\n`);
@@ -168,6 +327,8 @@ export async function startDocker(options: PrivateDockerOptions): Promise<Privat
   const socket = join(work, 'docker.sock');
   const containerdSocket = join(work, 'containerd.sock');
   const daemons: Daemon[] = [];
+  const bridgeNet = options.bridge;
+  let hostNet: HostNetState | undefined;
 
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(work, 'client') };
   delete env['DOCKER_CONTEXT'];
@@ -240,6 +401,10 @@ export async function startDocker(options: PrivateDockerOptions): Promise<Privat
     for (const d of [...daemons].reverse()) await stopDaemon(d);
     for (const d of daemons) if (d.running) problems.push(`${d.name} (pid ${d.child.pid}) survived SIGKILL`);
 
+    if (hostNet) {
+      problems.push(...restoreHostNet(hostNet));
+      hostNet = undefined;
+    }
     // Shims exit once their task is deleted; give stragglers a moment before calling them leaks.
     const scope = { paths: [work], ids: containerIds, roots: [] };
     let leaks = findLeaks(scope);
@@ -311,6 +476,7 @@ export async function startDocker(options: PrivateDockerOptions): Promise<Privat
   };
 
   try {
+    if (bridgeNet) hostNet = setUpBridge(bridgeNet);
     const containerdToml = join(work, 'containerd.toml');
     writeFileSync(containerdToml, containerdConfig(work));
     const ctrd = startDaemon('containerd', BINS.containerd!, ['--config', containerdToml]);
@@ -325,7 +491,9 @@ export async function startDocker(options: PrivateDockerOptions): Promise<Privat
       '--exec-root', join(work, 'docker', 'exec'),
       '--pidfile', join(work, 'docker', 'docker.pid'),
       '-H', `unix://${socket}`,
-      '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
+      ...(bridgeNet
+        ? ['--iptables=true', '--ip6tables=false', '--ip-masq=true', `--bridge=${bridgeNet.name}`, `--userland-proxy=${bridgeNet.userlandProxy ?? true}`]
+        : ['--iptables=false', '--ip6tables=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false']),
       `--storage-driver=${storageDriver}`,
       '--exec-opt', 'native.cgroupdriver=cgroupfs',
       '--cgroup-parent', `/${cgroupParent}`,
