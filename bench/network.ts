@@ -237,6 +237,7 @@ function row(cells: string[], widths: number[]): string {
 async function main(): Promise<void> {
   const skip = berthdSkipReason();
   if (skip) throw new Error(`bench/network: ${skip}`);
+  if (!existsSync(HTTPD_BIN)) throw new Error(`bench/network: ${HTTPD_BIN} is missing; build it with make -s -C native`);
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-net-'));
   const cleanups: Cleanup[] = [
     () => {
@@ -251,12 +252,12 @@ async function main(): Promise<void> {
   const onSignal = (sig: NodeJS.Signals): void => void cleanup().finally(() => process.exit(128 + (constants.signals[sig] ?? 0)));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const notes: string[] = ['dockerd: not measured (test/helpers/dockerd.ts runs it with --bridge=none --iptables=false: no default bridge to measure)'];
+  const notes: string[] = [];
   try {
     const rootfs = join(work, 'rootfs');
     makeRootfs(rootfs);
-    mkdirSync(join(rootfs, 'www'), { recursive: true });
-    writeFileSync(join(rootfs, 'www', 'index.html'), 'x'.repeat(512));
+    copyFileSync(HTTPD_BIN, join(rootfs, 'bin', 'bench-httpd'));
+    chmodSync(join(rootfs, 'bin', 'bench-httpd'), 0o755);
     const tar = join(work, 'rootfs.tar');
     execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
     const { http, socket } = await startDaemon(work, cleanups);
@@ -270,66 +271,95 @@ async function main(): Promise<void> {
       });
       execFileSync(podman[0]!, [...podman.slice(1), 'import', '-q', tar, PODMAN_IMAGE], { stdio: 'ignore', timeout: 60_000 });
     } else notes.push('podman: not measured (podman or runc not installed)');
+    let dockerd: PrivateDocker | undefined;
+    let dockerHttp: UnixHttp | undefined;
+    const dockerSkip = flags['no-docker'] ? '--no-docker' : dockerSkipReason({ bridge: true });
+    if (dockerSkip) notes.push(`dockerd: not measured (${dockerSkip})`);
+    else {
+      const d = await startDocker({ label: 'bench-net', storageDriver: 'overlay2', workDir: join(work, 'docker'), bridge: DOCKER_BRIDGE });
+      dockerd = d;
+      cleanups.push(async () => {
+        dockerHttp?.close();
+        const problems = await d.stop();
+        if (problems.length > 0) console.error(`bench: private dockerd left:\n${problems.join('\n')}`);
+      });
+      const imported = await d.docker(['import', '--change', 'CMD ["/bin/sh"]', tar, IMAGE]);
+      if (imported.code !== 0) throw new Error(`docker import into the private dockerd failed: ${imported.stderr}`);
+      dockerHttp = new UnixHttp(join(d.work, 'docker.sock'));
+    }
 
     // 1. setup cost
+    const apis: [string, UnixHttp][] = [['berthd', http], ...(dockerHttp ? [['dockerd', dockerHttp] as [string, UnixHttp]] : [])];
     for (let i = 0; i < 3; i++) {
-      await apiRun(http, 'bridge');
-      await apiRun(http, 'none');
+      for (const [, h] of apis) {
+        await apiRun(h, 'bridge');
+        await apiRun(h, 'none');
+      }
     }
-    const entries: [string, () => Promise<number>][] = [
-      ['berthd API, bridge', () => apiRun(http, 'bridge')],
-      ['berthd API, none', () => apiRun(http, 'none')],
-    ];
+    const entries: [string, () => Promise<number>][] = [];
+    for (const [name, h] of apis) entries.push([`${name} bridge`, () => apiRun(h, 'bridge')], [`${name} none`, () => apiRun(h, 'none')]);
     if (podman) {
       const run = (net: string[]) => (): Promise<number> => timeCommand([...podman, 'run', '--rm', ...net, ...podmanRunArgs(), PODMAN_IMAGE, 'true'], { timeoutMs: 60_000 });
-      entries.push(['podman run --rm, bridge (netavark)', run([])], ['podman run --rm, none', run(['--network', 'none'])]);
+      entries.push(['podman bridge', run([])], ['podman none', run(['--network', 'none'])]);
     }
     const med = await interleave(entries);
-    console.log(`network setup cost: median of ${RUNS} interleaved runs (ms)`);
-    const w = [36, 10, 10, 10];
-    console.log(row(['engine', 'bridge', 'none', 'added'], w));
-    const pairs: [string, string, string][] = [['berthd (API)', 'berthd API, bridge', 'berthd API, none']];
-    if (podman) pairs.push(['podman (CLI)', 'podman run --rm, bridge (netavark)', 'podman run --rm, none']);
-    for (const [label, b, n] of pairs) {
-      const bm = med.get(b)!;
-      const nm = med.get(n)!;
-      console.log(row([label, bm.toFixed(1), nm.toFixed(1), (bm - nm).toFixed(1)], w));
+    const pairs: [string, string][] = [['berthd (API)', 'berthd']];
+    if (dockerHttp) pairs.push(['dockerd (API, docker-proxy)', 'dockerd']);
+    if (podman) pairs.push(['podman (CLI, netavark)', 'podman']);
+    const added = (key: string): number => med.get(`${key} bridge`)! - med.get(`${key} none`)!;
+    const setupTable: string[] = [];
+    const w = [28, 10, 10, 10, 12, 16];
+    setupTable.push(row(['engine', 'bridge', 'none', 'added', 'bridge/none', 'added vs berth'], w));
+    for (const [label, key] of pairs) {
+      const bm = med.get(`${key} bridge`)!;
+      const nm = med.get(`${key} none`)!;
+      setupTable.push(row([label, bm.toFixed(1), nm.toFixed(1), (bm - nm).toFixed(1), (bm / nm).toFixed(2), key === 'berthd' ? '1' : `${(added(key) / added('berthd')).toFixed(1)}×`], w));
     }
-    const added = med.get('berthd API, bridge')! - med.get('berthd API, none')!;
-    console.log(`berth adds ${added.toFixed(1)} ms per run on the default bridge (target ≤ 10 ms): ${added <= 10 ? 'met' : 'NOT met'}`);
+    console.log(`network setup cost: create+start+wait+remove of \`true\`, median of ${RUNS} interleaved runs (ms)`);
+    for (const l of setupTable) console.log(l);
+    const berthAdded = added('berthd');
+    console.log(`berth adds ${berthAdded.toFixed(1)} ms per run on the default bridge (target ≤ 10 ms): ${berthAdded <= 10 ? 'met' : 'NOT met'}`);
     console.log('');
 
     // 2. HTTP through a published port vs direct
-    const results: [string, number, number][] = [];
-    const port = await freePort();
-    const c = await expect(http, 201, 'POST', '/containers/create?name=bench-httpd', {
-      Image: IMAGE,
-      Cmd: HTTPD,
-      HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] } },
-    });
-    const id = (JSON.parse(c.body.toString()) as { Id: string }).Id;
-    await expect(http, 204, 'POST', `/containers/${id}/start`);
-    const inspect = JSON.parse((await expect(http, 200, 'GET', `/containers/${id}/json`)).body.toString()) as { NetworkSettings: { IPAddress: string } };
-    const ip = inspect.NetworkSettings.IPAddress;
-    results.push(['berth (nftables DNAT)', ...(await publishedVsDirect(`http://127.0.0.1:${port}/`, `http://${ip}/`))]);
-    await expect(http, 204, 'DELETE', `/containers/${id}?force=1`);
-    if (podman) {
-      const pport = await freePort();
-      const name = `bench-httpd-${process.pid}`;
-      execFileSync(podman[0]!, [...podman.slice(1), 'run', '-d', '--name', name, '-p', `127.0.0.1:${pport}:80`, ...podmanRunArgs(), PODMAN_IMAGE, ...HTTPD], { stdio: 'ignore', timeout: 60_000 });
-      try {
-        const pip = execFileSync(podman[0]!, [...podman.slice(1), 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', name], { encoding: 'utf8' }).trim();
-        results.push(['podman (netavark)', ...(await publishedVsDirect(`http://127.0.0.1:${pport}/`, `http://${pip}/`))]);
-      } finally {
-        spawnSync(podman[0]!, [...podman.slice(1), 'rm', '-f', '-t', '0', name], { stdio: 'ignore', timeout: 60_000 });
+    const wrk = which('wrk');
+    if (!wrk) {
+      notes.push('HTTP: not measured (wrk is not installed: apt-get install wrk)');
+    } else {
+      const results: [string, number, number][] = [];
+      const servers: [string, UnixHttp][] = [['berth (nftables DNAT)', http], ...(dockerHttp ? [['dockerd (docker-proxy)', dockerHttp] as [string, UnixHttp]] : [])];
+      for (const [label, h] of servers) {
+        const port = await freePort();
+        const { id, ip } = await apiHttpd(h, `bench-httpd-${process.pid}`, port);
+        try {
+          await waitHttp(`http://${ip}/`);
+          await waitHttp(`http://127.0.0.1:${port}/`);
+          results.push([label, ...publishedVsDirect(wrk, `http://127.0.0.1:${port}/`, `http://${ip}/`)]);
+        } finally {
+          await expect(h, 204, 'DELETE', `/containers/${id}?force=1`);
+        }
       }
+      if (podman) {
+        const pport = await freePort();
+        const name = `bench-httpd-${process.pid}`;
+        execFileSync(podman[0]!, [...podman.slice(1), 'run', '-d', '--name', name, '-p', `127.0.0.1:${pport}:80`, ...podmanRunArgs(), PODMAN_IMAGE, ...HTTPD], { stdio: 'ignore', timeout: 60_000 });
+        try {
+          const pip = execFileSync(podman[0]!, [...podman.slice(1), 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', name], { encoding: 'utf8' }).trim();
+          await waitHttp(`http://${pip}/`);
+          await waitHttp(`http://127.0.0.1:${pport}/`);
+          results.push(['podman (netavark DNAT)', ...publishedVsDirect(wrk, `http://127.0.0.1:${pport}/`, `http://${pip}/`)]);
+        } finally {
+          spawnSync(podman[0]!, [...podman.slice(1), 'rm', '-f', '-t', '0', name], { stdio: 'ignore', timeout: 60_000 });
+        }
+      }
+      console.log(`HTTP requests/s to bench-httpd (epoll, keep-alive), median of ${ROUNDS} alternating rounds of wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${SECONDS}s`);
+      const w2 = [26, 14, 14, 8];
+      console.log(row(['engine', '127.0.0.1:port', 'container IP', 'ratio'], w2));
+      for (const [label, pub, dir] of results) console.log(row([label, pub.toFixed(0), dir.toFixed(0), (pub / dir).toFixed(2)], w2));
+      const ratio = results[0]![1] / results[0]![2];
+      console.log(`berth published/direct ${ratio.toFixed(2)} (target ≥ 0.95): ${ratio >= 0.95 ? 'met' : 'NOT met'}`);
     }
-    console.log(`HTTP requests/s to busybox httpd, median of ${ROUNDS} alternating rounds (${which('wrk') ? `wrk -t1 -c8 -d${SECONDS}s` : 'Node keep-alive client, 2000 requests, 8 at once'})`);
-    const w2 = [24, 14, 14, 10];
-    console.log(row(['engine', '127.0.0.1:port', 'container IP', 'ratio'], w2));
-    for (const [label, pub, dir] of results) console.log(row([label, pub.toFixed(0), dir.toFixed(0), (pub / dir).toFixed(2)], w2));
-    const ratio = results[0]![1] / results[0]![2];
-    console.log(`berth published/direct ${ratio.toFixed(2)} (target ≥ 0.95): ${ratio >= 0.95 ? 'met' : 'NOT met'}`);
+    if (dockerd) notes.push(`dockerd: default bridge ${DOCKER_BRIDGE.name} ${DOCKER_BRIDGE.address}, iptables on, userland proxy on (127.0.0.1 goes through docker-proxy), overlay2`);
     for (const n of notes) console.log(`note: ${n}`);
   } finally {
     await cleanup();
