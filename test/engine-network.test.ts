@@ -306,6 +306,35 @@ describe('networks through the docker CLI', { skip, concurrency: false }, () => 
     await ok(['network', 'rm', 'tst-v6']);
   });
 
+  it('a cni network: containers get their address from the plugin chain and are reachable on it', async (t) => {
+    if (!existsSync('/usr/lib/cni/bridge') || !existsSync('/usr/lib/cni/host-local')) return t.skip('Debian containernetworking-plugins are not installed');
+    const dir = join(d.work, 'cni');
+    mkdirSync(dir, { recursive: true });
+    const bridge = 'berthtst-encni';
+    writeFileSync(
+      join(dir, 'tst.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'tst-cni',
+        plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', subnet: '10.199.102.0/24', dataDir: join(dir, 'ipam') } }],
+      }),
+    );
+    try {
+      await ok(['network', 'create', '-d', 'cni', '-o', `conflist=${join(dir, 'tst.conflist')}`, 'tst-cni']);
+      await ok(['run', '-d', '--name', 'tst-cweb', '--network', 'tst-cni', IMAGE, ...httpd]);
+      const ip = await ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "tst-cni").IPAddress}}', 'tst-cweb']);
+      assert.match(ip, /^10\.199\.102\.\d+$/);
+      const short = (await ok(['inspect', '-f', '{{.Id}}', 'tst-cweb'])).slice(0, 12);
+      assert.equal(await waitFor('the server on the cni address', () => fetchText(`http://${ip}/hostname`)), `${short}\n`);
+      await ok(['rm', '-f', 'tst-cweb']);
+      assert.deepEqual(readdirSync(join(dir, 'ipam', 'tst-cni')).filter((f) => /^\d/.test(f)), [], 'host-local released the address');
+      await ok(['network', 'rm', 'tst-cni']);
+    } finally {
+      // The bridge plugin leaves its bridge behind on DEL, by design.
+      netlink?.deleteLink(bridge);
+    }
+  });
+
   it('docker-compose brings up two services that find each other by name', async (t) => {
     if (!existsSync('/usr/bin/docker-compose')) return t.skip('docker-compose is not installed (apt-get install docker-compose)');
     const dir = join(d.work, 'app');
