@@ -16,7 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules/typescript ] || [ ! -x node_modules/.bin/esbuild ]; then
+# Again whenever package-lock.json changed since the last install (a new dependency).
+if [ ! -d node_modules/typescript ] || [ ! -x node_modules/.bin/esbuild ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

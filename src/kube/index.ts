@@ -1,0 +1,53 @@
+// Kubernetes v1 Pod manifests: parse and validate (manifest, validate), plan for the pod engine
+// (plan), and write a manifest back (generate). No host access happens here.
+export {
+  parsePodManifests,
+  readPodManifests,
+  type ParseManifestOptions,
+  type KubeManifestDocument,
+  type KubePod,
+  type KubePodSpec,
+  type KubeObjectMeta,
+  type KubeContainer,
+  type KubeContainerPort,
+  type KubeEnvVar,
+  type KubeFieldRef,
+  type KubeResources,
+  type KubeResourceList,
+  type KubeCapabilities,
+  type KubeContainerSecurityContext,
+  type KubePodSecurityContext,
+  type KubeVolumeMount,
+  type KubeProbe,
+  type KubeProbeHandler,
+  type KubeVolume,
+  type KubeDnsConfig,
+  type KubeProtocol,
+  type KubeRestartPolicy,
+  type KubeHostPathType,
+  type KubePullPolicy,
+} from './manifest.js';
+export { validatePodObject, parseQuantity, isDnsLabel, isDnsSubdomain, isPortName, type KubeIssue, type PodValidation } from './validate.js';
+export {
+  planPod,
+  resolveContainerRequest,
+  resolveFieldRef,
+  expandKubeVars,
+  milliCpuToShares,
+  POD_NAME_LABEL,
+  POD_NAMESPACE_LABEL,
+  CONTAINER_NAME_LABEL,
+  INIT_CONTAINER_LABEL,
+  type KubePodPlan,
+  type KubeContainerPlan,
+  type KubePortPlan,
+  type KubeVolumePlan,
+  type KubeMountPlan,
+  type KubeProbePlan,
+  type KubeProbeAction,
+  type KubeCgroupPlan,
+  type KubeNamespaceKind,
+  type KubeRuntimeContext,
+} from './plan.js';
+export { generatePodManifest, formatMemoryQuantity, formatCpuQuantity, type KubePodView, type KubeContainerView } from './generate.js';
+export { formatYamlPath, type YamlPath } from './yaml.js';
