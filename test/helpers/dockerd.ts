@@ -1,5 +1,5 @@
 // A private Docker: Debian's containerd and dockerd with every root, socket and state dir in
-// one work dir, no iptables, no bridge, and every container under a cgroup parent named after
+// one work dir, no iptables, no bridge (unless asked for: `bridge`), and every container under a cgroup parent named after
 // the run, so that nothing is shared with a Docker the host may run and everything can be
 // found again. stop() removes the containers, stops both daemons, reaps what they left and
 // returns what could not be cleaned or should not have appeared on the host, for the caller
@@ -227,14 +227,21 @@ function setUpBridge(bridge: DockerBridgeOptions): HostNetState {
   return { bridge, before, ipForward };
 }
 
-/** Network of an address with prefix ("172.31.250.1/24" → "172.31.250.0/24"), as iptables prints it. */
-function subnetOf(cidr: string): string {
+function ipv4(text: string): number | undefined {
+  const o = text.split('.').map(Number);
+  return o.length === 4 && o.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? o.reduce((a, x) => a * 256 + x, 0) : undefined;
+}
+
+/** Whether an iptables address word ("172.31.250.2/32", "172.31.250.0/24") lies in the subnet of cidr ("172.31.250.1/24"). */
+function inSubnet(word: string, cidr: string): boolean {
   const [addr, bits] = cidr.split('/');
+  const [waddr, wbits = '32'] = word.split('/');
   const n = Number(bits);
-  const v = addr!.split('.').reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
-  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  const net = (v & mask) >>> 0;
-  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${n}`;
+  const a = ipv4(addr!);
+  const w = ipv4(waddr!);
+  if (a === undefined || w === undefined || Number(wbits) < n) return false;
+  const size = 2 ** (32 - n);
+  return Math.floor(a / size) === Math.floor(w / size);
 }
 
 /**
@@ -245,11 +252,7 @@ function subnetOf(cidr: string): string {
 function restoreHostNet(state: HostNetState): string[] {
   const problems: string[] = [];
   const { name } = state.bridge;
-  const subnet = subnetOf(state.bridge.address);
-  const ours = (line: string): boolean => {
-    const words = line.split(/\s+/);
-    return /DOCKER/.test(line) || words.includes(name) || words.includes(subnet);
-  };
+  const ours = (line: string): boolean => /DOCKER/.test(line) || line.split(/\s+/).some((w) => w === name || inSubnet(w, state.bridge.address));
   const restore = (table: string, lines: string[]): void => {
     if (lines.length === 0) return;
     try {
